@@ -149,6 +149,89 @@ def search(
         out.print(f"   {c.text}", soft_wrap=True)
 
 
+BackendOpt = Annotated[
+    str | None,
+    typer.Option("--backend", help="auto (Ollama if reachable with the model, else embedded), embedded, ollama."),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name (Ollama tag, or embedded model id).")]
+
+
+def load_history(path: Path | None) -> list[dict[str, str]]:
+    """A JSON list of {"role": "user"|"assistant", "content": str} turns."""
+    if path is None:
+        return []
+    try:
+        turns = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        fail(f"cannot read history {path}: {exc}")
+    ok = isinstance(turns, list) and all(
+        isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+        for t in turns
+    )
+    if not ok:
+        fail(f"history {path} must be a JSON list of {{'role': 'user'|'assistant', 'content': str}} objects")
+    return list(turns)
+
+
+def render_answer(answer: Any) -> None:
+    """Terminal rendering: verified sentences with markers, flags, conflicts, footnotes."""
+    from rich.markup import escape
+
+    if answer.refused:
+        out.print(f"[bold yellow]{escape(answer.answer)}[/]", soft_wrap=True)
+        out.print(f"[dim]({answer.refusal_reason})[/]")
+        return
+    for s in answer.sentences:
+        marks = "".join(f"[{n}]" for n in s.citations).replace("[", "\\[")
+        flag = "" if s.supported else f" [bold red](unverified: {escape(s.reason)})[/]"
+        out.print(f"{escape(s.text)}{marks}{flag}", soft_wrap=True)
+    out.print()
+    for f in answer.citations:
+        origin = f" — via {f.outlet} {f.url}" if f.outlet or f.url else ""
+        out.print(f"\\[{f.n}] {escape(f.title)} — “{escape(f.quote)}” ({f.doc}:{f.start}-{f.end}){escape(origin)}",
+                  soft_wrap=True)
+    if answer.incomplete:
+        out.print("[bold red]answer incomplete: generation stopped early[/]")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    as_json: JsonOpt = False,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    k: KOpt = None,
+    history: Annotated[Path | None, typer.Option(help="JSON file of earlier turns, for follow-up questions.")] = None,
+) -> None:
+    """Answer from the indexed documents; every sentence footnoted and checked against its source."""
+    cfg = settings()
+    turns = load_history(history)
+    if k:
+        cfg = cfg.model_copy(update={"k": k})
+    with clean_errors():
+        from assistant.answer import Answerer
+        from assistant.llm import get_backend
+
+        answerer = Answerer(cfg, backend=get_backend(cfg, backend, model))
+        answer = None
+        streamed = False
+        for kind, value in answerer.stream(question, turns):
+            if kind == "delta" and not as_json:
+                err.print(value, end="", style="dim", soft_wrap=True)
+                streamed = True
+            elif kind == "status" and not as_json:
+                err.print(f"[dim]{value}[/]")
+            elif kind == "answer":
+                answer = value
+        if streamed:
+            err.print()
+    assert answer is not None
+    if as_json:
+        print_json(answer.model_dump())
+    else:
+        render_answer(answer)
+
+
 @app.command()
 def doctor(as_json: JsonOpt = False) -> None:
     """Show settings and what is configured and reachable: index, embedder, LLM backends, model file."""

@@ -1,0 +1,390 @@
+"""Answer a question: retrieve -> numbered sentences -> constrained LLM output -> verified footnotes.
+
+One `Answer` value flows to every surface (CLI, chat, brief, eval); they only render it.
+The model returns sentence texts with passage NUMBERS; footnotes are built here from stored
+offsets, so every quote is `original_text[start:end]` byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.citations import (
+    SupportJudge,
+    aligned_differences,
+    answerability,
+    content_stems,
+    shared_subject,
+)
+from assistant.config import REPO_ROOT, Settings
+from assistant.llm import Backend, Message, Stats, get_backend
+from assistant.retrieval import Passage, Retriever, check_query
+
+REFUSAL = "The sources do not say."
+PROMPTS = REPO_ROOT / "prompts"
+
+
+class Footnote(BaseModel):
+    n: int
+    doc: str
+    title: str
+    start: int
+    end: int
+    quote: str
+    author: str | None = None
+    date: str | None = None
+    outlet: str | None = None
+    url: str | None = None
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    citations: list[int]
+    supported: bool
+    support: float
+    reason: str = ""
+
+
+class ConflictSide(BaseModel):
+    citation: int
+    details: list[str]
+
+
+class Conflict(BaseModel):
+    summary: str
+    sides: list[ConflictSide]
+
+
+class Answer(BaseModel):
+    """What every surface renders."""
+
+    question: str
+    standalone_question: str
+    answer: str
+    refused: bool
+    refusal_reason: str | None = None
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    citations: list[Footnote] = Field(default_factory=list)
+    conflicts: list[Conflict] = Field(default_factory=list)
+    searched: str = ""
+    backend: str = ""
+    model: str = ""
+    incomplete: bool = False
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptSentence:
+    """A sentence shown to the model as `[n] text`, with where it lives."""
+
+    n: int
+    doc: str
+    start: int
+    end: int
+    text: str
+    meta: dict[str, Any]
+
+
+Event = tuple[Literal["status", "delta", "answer"], Any]
+
+
+@lru_cache(maxsize=8)
+def prompt(name: str) -> str:
+    return (PROMPTS / f"{name}.txt").read_text(encoding="utf-8")
+
+
+MARKERS = re.compile(r"\s*\[\d+\]")
+LABELS = re.compile(r"\b(?:according to )?(?:source|passage|document)s?\s*(?:[A-Z]|\d+)\b[,:]?\s*", re.IGNORECASE)
+
+
+def select_sentences(passages: list[Passage], question: str, limit: int) -> list[PromptSentence]:
+    """The most question-relevant sentences of the retrieved chunks, in retrieval order."""
+    q = content_stems(question)
+    seen: set[tuple[str, int, int]] = set()
+    scored: list[tuple[float, int, tuple[str, int, int, str, dict[str, Any]]]] = []
+    for p in passages:
+        c = p.chunk
+        for a, b in c.sentences:
+            key = (c.doc, a, b)
+            if key in seen:
+                continue
+            seen.add(key)
+            text = c.text[a - c.start : b - c.start]
+            overlap = len(q & content_stems(text))
+            scored.append((overlap + 1.0 / p.rank, len(scored), (c.doc, a, b, text, c.meta)))
+    best = sorted(scored, key=lambda s: -s[0])[:limit]
+    ordered = [item for _, _, item in sorted(best, key=lambda s: s[1])]
+    return [PromptSentence(i + 1, d, a, b, t, m) for i, (d, a, b, t, m) in enumerate(ordered)]
+
+
+def answer_schema(n: int) -> dict[str, Any]:
+    """Bounded schema: small models loop on unbounded arrays and strings."""
+    return {
+        "type": "object",
+        "properties": {
+            "sentences": {
+                "type": "array",
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "minLength": 3, "maxLength": 240},
+                        "cites": {"type": "array", "minItems": 1, "maxItems": 3,
+                                  "items": {"type": "integer", "enum": list(range(1, n + 1))}},
+                    },
+                    "required": ["text", "cites"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["sentences"],
+        "additionalProperties": False,
+    }
+
+
+def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Message]:
+    """System prompt first and fixed (its KV cache is reused); passages are plain numbered data."""
+    shown = "\n".join(f"[{s.n}] {MARKERS.sub('', s.text)}" for s in sentences)
+    return [
+        {"role": "system", "content": prompt("answer_system")},
+        {"role": "user", "content": prompt("answer_user").format(passages=shown, question=question)},
+    ]
+
+
+ITEM = re.compile(r'\{\s*"text"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"cites"\s*:\s*\[([^\]]*)\]\s*\}')
+
+
+def parse_output(raw: str) -> list[tuple[str, list[Any]]]:
+    """(text, cites) pairs; a stream cut mid-way keeps its complete sentences."""
+    try:
+        data = json.loads(raw)
+        items = data.get("sentences", []) if isinstance(data, dict) else []
+        return [(str(i.get("text", "")), list(i.get("cites", []))) for i in items if isinstance(i, dict)]
+    except (json.JSONDecodeError, AttributeError):
+        out = []
+        for m in ITEM.finditer(raw):
+            text = json.loads(f'"{m.group(1)}"')
+            cites: list[Any] = [int(x) for x in re.findall(r"-?\d+", m.group(2))]
+            out.append((text, cites))
+        return out
+
+
+def clean_text(text: str) -> str:
+    """Strip leaked citation markers and passage labels from model prose."""
+    text = MARKERS.sub("", text)
+    text = LABELS.sub("", text).strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+class TextStreamer:
+    """Turns streamed JSON into the prose the user should see as it is generated."""
+
+    FIELD = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)')
+
+    def __init__(self) -> None:
+        self.buffer = ""
+        self.emitted = ""
+
+    def feed(self, delta: str) -> str:
+        self.buffer += delta
+        unescape = {'\\"': '"', "\\n": " ", "\\\\": "\\"}
+        parts = []
+        for p in self.FIELD.findall(self.buffer):
+            for old, new in unescape.items():
+                p = p.replace(old, new)
+            parts.append(p)
+        visible = " ".join(MARKERS.sub("", p) for p in parts)
+        if not visible.startswith(self.emitted):
+            return ""
+        new, self.emitted = visible[len(self.emitted) :], visible
+        return new
+
+
+def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
+    return " ".join(sents[c - 1].text for c in cites)
+
+
+def _repoint(text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge) -> list[int]:
+    """Small models often cite the neighbour of the right sentence: move to one that supports the claim."""
+    if judge.judge(text, _evidence(cites, sents)).supported:
+        return cites
+    verdicts = [(judge.judge(text, s.text).score, s.n) for s in sents]
+    score, best = max(verdicts)
+    return [best] if score >= judge.threshold else cites
+
+
+def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[tuple[int, int, list[str], list[str]]]:
+    """Cited sentences that another document reports with a different name, place or number."""
+    found = []
+    for c in cited:
+        a = sents[c - 1]
+        for o in sents:
+            if o.doc == a.doc or not shared_subject(a.text, o.text):
+                continue
+            diffs = aligned_differences(MARKERS.sub("", a.text), MARKERS.sub("", o.text))
+            if diffs:
+                found.append((a.n, o.n, [d[0] for d in diffs], [d[1] for d in diffs]))
+                break
+    return found[:2]
+
+
+def finalize(
+    question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str
+) -> Answer:
+    """Validate, verify, re-point and renumber the model's output into an Answer."""
+    valid = {s.n for s in sents}
+    checked: list[tuple[str, list[int], bool, float, str]] = []
+    for text, cites in parse_output(raw):
+        text = clean_text(text)
+        if not text:
+            continue
+        good = list(dict.fromkeys(c for c in cites if isinstance(c, int) and c in valid))
+        if not good:
+            checked.append((text, [], False, 0.0, "no valid citation"))
+            continue
+        good = _repoint(text, good, sents, judge)
+        verdict = judge.judge(text, _evidence(good, sents))
+        checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
+    supported = [c for c in checked if c[2]]
+    refusal: str | None = None
+    if not checked:
+        refusal = "the model found no answer in the passages"
+    elif not supported:
+        refusal = "no sentence of the draft answer is supported by its cited passages"
+    else:
+        ok, why = answerability(standalone, " ".join(c[0] for c in supported),
+                                " ".join(_evidence(c[1], sents) for c in supported))
+        refusal = None if ok else why
+    if refusal:
+        return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
+                      refused=True, refusal_reason=refusal, searched=searched)
+    conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), sents)
+    for a, b, da, db in conflicts:
+        summary = (f"The sources differ: one says {', '.join(f'“{d}”' for d in da)}, "
+                   f"the other {', '.join(f'“{d}”' for d in db)}.")
+        checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
+    return _renumber(question, standalone, checked, conflicts, sents, searched)
+
+
+def _renumber(
+    question: str,
+    standalone: str,
+    checked: list[tuple[str, list[int], bool, float, str]],
+    conflicts: list[tuple[int, int, list[str], list[str]]],
+    sents: list[PromptSentence],
+    searched: str,
+) -> Answer:
+    """Footnotes numbered by first use; only cited sentences become footnotes."""
+    order: dict[int, int] = {}
+    for _, cites, *_ in checked:
+        for c in cites:
+            order.setdefault(c, len(order) + 1)
+    sentences = [
+        AnswerSentence(text=t, citations=[order[c] for c in cites], supported=ok, support=score, reason=why)
+        for t, cites, ok, score, why in checked
+    ]
+    notes = []
+    for old, new in sorted(order.items(), key=lambda kv: kv[1]):
+        s = sents[old - 1]
+        m = s.meta
+        notes.append(Footnote(n=new, doc=s.doc, title=str(m.get("title", s.doc)), start=s.start, end=s.end,
+                              quote=s.text, author=m.get("author") or None, date=m.get("date") or None,
+                              outlet=m.get("outlet") or None, url=m.get("url") or None))
+    rendered = " ".join(
+        s.text + "".join(f"[{n}]" for n in s.citations) + ("" if s.supported else " (unverified)") for s in sentences
+    )
+    found = [Conflict(summary=checked[len(checked) - len(conflicts) + i][0],
+                      sides=[ConflictSide(citation=order[a], details=da), ConflictSide(citation=order[b], details=db)])
+             for i, (a, b, da, db) in enumerate(conflicts)]
+    return Answer(question=question, standalone_question=standalone, answer=rendered, refused=False,
+                  sentences=sentences, citations=notes, conflicts=found, searched=searched)
+
+
+class Answerer:
+    """Holds the retriever, backend and judge for a process; answers many questions."""
+
+    def __init__(self, cfg: Settings, backend: Backend | None = None, retriever: Retriever | None = None):
+        self.cfg = cfg
+        self.retriever = retriever or Retriever(cfg)
+        self.backend = backend or get_backend(cfg)
+        self.judge = SupportJudge()
+
+    def standalone(self, question: str, history: list[dict[str, str]]) -> str:
+        """Rewrite a follow-up into a standalone question (one short constrained call)."""
+        if not history:
+            return question
+        turns = "\n".join(f"{t['role']}: {t['content'][:400]}" for t in history[-4:])
+        messages: list[Message] = [
+            {"role": "system", "content": prompt("rewrite_system")},
+            {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}"},
+        ]
+        schema = {"type": "object", "properties": {"question": {"type": "string", "minLength": 3, "maxLength": 200}},
+                  "required": ["question"]}
+        raw = "".join(self.backend.stream(messages, schema, 80, Stats()))
+        try:
+            rewritten = str(json.loads(raw)["question"]).strip()
+        except (ValueError, KeyError, TypeError):
+            return question
+        return rewritten or question
+
+    def stream(self, question: str, history: list[dict[str, str]] | None = None) -> Iterator[Event]:
+        """Events: status lines, prose deltas as generated, then the verified Answer."""
+        t0 = time.perf_counter()
+        question = check_query(question, self.cfg)
+        standalone = self.standalone(question, history or [])
+        if standalone != question:
+            yield ("status", f"searching for: {standalone}")
+        passages = self.retriever.search(standalone, self.cfg.k)
+        t_retrieved = time.perf_counter()
+        sents = select_sentences(passages, standalone, self.cfg.max_prompt_sentences)
+        docs = sorted({p.chunk.doc for p in passages})
+        searched = f"Searched {len(passages)} passages ({len(sents)} sentences) in {', '.join(docs) or 'no documents'}."
+        stats = Stats()
+        raw = ""
+        streamer = TextStreamer()
+        first: float | None = None
+        incomplete = False
+        try:
+            for delta in self.backend.stream(answer_messages(standalone, sents), answer_schema(len(sents)),
+                                             self.cfg.max_answer_tokens, stats):
+                raw += delta
+                visible = streamer.feed(delta)
+                if visible:
+                    first = first or time.perf_counter()
+                    yield ("delta", visible)
+        except Exception as exc:  # keep what was streamed, mark it incomplete, re-raise if nothing came
+            if not raw:
+                raise
+            incomplete = True
+            yield ("status", f"generation stopped early: {exc}")
+        answer = finalize(question, standalone, raw, sents, self.judge, searched)
+        answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
+        answer.backend, answer.model = self.backend.name, self.backend.model
+        end = time.perf_counter()
+        answer.timings = {
+            "retrieve_s": round(t_retrieved - t0, 3),
+            "first_token_s": round((first or end) - t0, 3),
+            "total_s": round(end - t0, 3),
+            "prompt_tokens": stats.prompt_tokens,
+            "cached_tokens": stats.cached_tokens,
+            "generated_tokens": stats.generated_tokens,
+            "prompt_tok_per_s": round(stats.prompt_per_s, 1),
+            "gen_tok_per_s": round(stats.generate_per_s, 1),
+        }
+        yield ("answer", answer)
+
+    def ask(self, question: str, history: list[dict[str, str]] | None = None) -> Answer:
+        answer: Answer | None = None
+        for kind, value in self.stream(question, history):
+            if kind == "answer":
+                answer = value
+        assert answer is not None
+        return answer

@@ -1,0 +1,233 @@
+"""Checks on what an answer cites: claim support, answerability, and disagreement between sources.
+
+The support judge is lexical (offline, microseconds): a claim is supported when its numbers
+and names all occur in the cited text, its negation matches, and enough of its stemmed
+content words are there. Blending in MiniLM cosine was measured and did not help (balanced
+accuracy 0.846 either way on the labelled set), so it is left out. Its balanced accuracy on
+eval/judge_set.jsonl is measured by `briefing eval` and the tests; that number says how far
+to trust its verdicts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+STOPWORDS = frozenset(
+    """a an the and or but of to in on at by for with from as is are was were be been being has have had do does did
+    that this these those it its it's their there they them he she his her him we our you your i me my which who whom
+    whose what when where why how than then so such also into over about after before during while would could should
+    may might can will shall must not no nor only very more most other some any each both all said says say according
+    one two""".split()  # noqa: SIM905
+)
+NEGATIONS = frozenset({"not", "no", "never", "without", "neither", "nor", "none", "denied", "deny", "denies"})
+ALIASES = {
+    "u.s.": "united states", "us": "united states", "u.n.": "united nations", "un": "united nations",
+    "unsc": "united nations security council", "kcna": "korean central news agency", "dprk": "north korea",
+}
+MONTHS = "january february march april may june july august september october november december".split()  # noqa: SIM905
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+WORD = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+)*\.?")
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip accents, straighten quotes: Kojemyako ≈ Kozhemyako is handled by fuzzy names."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').lower()
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    out: list[str] = []
+    for w in WORD.findall(fold(text)):
+        w = w.rstrip(".") if w not in ALIASES else w
+        w = w.removesuffix("'s").removesuffix("’s")
+        out.extend(ALIASES.get(w, w).split())
+    return out
+
+
+def content_stems(text: str) -> set[str]:
+    return {_stemmer().stemWord(w) for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words not at a sentence start (proper names), folded."""
+    out = set()
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z’'-]{2,})", text.strip()):
+        w = fold(m.group(1)).removesuffix("'s")
+        if w not in STOPWORDS and w not in MONTHS:
+            out.add(w)
+    return out
+
+
+def _similar(a: str, b: str) -> bool:
+    """Transliteration variants (Kojemyako/Kozhemyako) count as the same name."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 2 or a[:2] != b[:2]:
+        return False
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def _name_present(name: str, evidence_words: set[str]) -> bool:
+    return any(_similar(name, w) for w in evidence_words)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Support of one claim by its cited text."""
+
+    supported: bool
+    score: float
+    reason: str
+
+
+class SupportJudge:
+    """Claim-level support check (ALCE-style: the claim against its cited passages only)."""
+
+    name = "lexical (numbers, names, negation, stemmed content-word coverage >= 0.6)"
+    threshold = 0.6
+
+    def judge(self, claim: str, evidence: str) -> Verdict:
+        if not evidence.strip():
+            return Verdict(False, 0.0, "no cited passage")
+        ev_words = set(words(evidence))
+        missing_numbers = numbers(claim) - numbers(evidence)
+        if missing_numbers:
+            return Verdict(False, 0.1, f"number not in source: {', '.join(sorted(missing_numbers))}")
+        missing_names = [n for n in names(claim) if not _name_present(n, ev_words | set(words(n)) & ev_words)]
+        missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]
+        if missing_names:
+            return Verdict(False, 0.15, f"name not in source: {', '.join(sorted(missing_names))}")
+        claim_neg = bool(NEGATIONS & set(words(claim)))
+        ev_neg = bool(NEGATIONS & ev_words)
+        if claim_neg and not ev_neg:
+            return Verdict(False, 0.2, "negation not in source")
+        stems = content_stems(claim)
+        coverage = len(stems & content_stems(evidence)) / len(stems) if stems else 0.0
+        return Verdict(coverage >= self.threshold, round(coverage, 3), f"coverage {coverage:.2f}")
+
+
+QUANTITY = re.compile(
+    r"\bhow (many|much|old|long|large|big|far)\b|\b(population|age|value|cost|price|number of|amount)\b"
+)
+WHO = re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|people|official|minister|companies|company|countries)\b")
+WHEN = re.compile(r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bwhich (date|day|year|month)\b")
+GENERIC = frozenset({"north", "korea", "korean", "russia", "russian", "south", "what", "which", "happen", "did", "do"})
+
+
+def _has_date(text: str) -> bool:
+    low = fold(text)
+    return bool(re.search(r"\b(1[89]|20)\d\d\b", low)) or any(m in low for m in MONTHS) or "earlier" in low
+
+
+def quantities(text: str) -> set[str]:
+    """Numbers that are amounts, not parts of a date (years, day of month)."""
+    low = fold(text)
+    dates = set(re.findall(r"\b(?:1[89]|20)\d\d\b", low))
+    for month in MONTHS:
+        for m in re.finditer(rf"{month}\s+(\d{{1,2}})\b|\b(\d{{1,2}})\s+{month}", low):
+            dates.add(m.group(1) or m.group(2))
+    return numbers(text) - dates
+
+
+def answerability(question: str, answer: str, evidence: str) -> tuple[bool, str]:
+    """Does the cited evidence contain the KIND of thing the question asks for, about its subject?
+
+    A true, well-cited sentence can still fail to answer ("population of X?" answered with
+    "X is a capital"): supported is not the same as answered. The question's own topic words
+    (not its names) must appear in the answer or its evidence.
+    """
+    q = fold(question)
+    generic = {_stemmer().stemWord(g) for g in GENERIC}
+    name_stems = content_stems(" ".join(names(" " + question)))
+    topic = content_stems(question) - generic - name_stems
+    have = content_stems(evidence) | content_stems(answer)
+    missing = topic - have
+    if topic and (len(missing) / len(topic) > 0.5 or (len(topic) <= 2 and missing)):
+        return False, f"the cited passages do not mention {', '.join(sorted(missing))}"
+    if QUANTITY.search(q):
+        if not (quantities(answer) & quantities(evidence)):
+            return False, "question asks for a quantity; the cited passages give none"
+        counted = re.search(r"how (?:many|much) (\w+)", q)
+        if counted and _stemmer().stemWord(counted.group(1)) not in content_stems(evidence):
+            return False, f"no number of {counted.group(1)} in the cited passages"
+    if WHO.search(q) and not (names(answer) - names(question) or names(evidence) - names(question)):
+        return False, "question asks for a person or organisation; none is named"
+    if WHEN.search(q) and not _has_date(evidence):
+        return False, "question asks for a date; the cited passages give none"
+    return True, "ok"
+
+
+TOKEN = re.compile(r"[\w’'.-]+")
+
+
+def _tokens(text: str) -> list[str]:
+    return [t.strip(".") for t in TOKEN.findall(text) if t.strip(".")]
+
+
+def _norm(token: str) -> str:
+    return fold(token).removesuffix("'s")
+
+
+def _new_details(phrase: list[str], other: list[str]) -> bool:
+    """The phrase names something (capitalised or a number) that the other sentence never mentions."""
+    return any(
+        (t[:1].isupper() or t[:1].isdigit()) and not any(_similar(_norm(t), _norm(o)) for o in other) for t in phrase
+    )
+
+
+def _until_resync(tokens: list[str], start: int, other: set[str]) -> int:
+    """End of the run after an anchor: up to the first word the other sentence also has (max 4)."""
+    end = start
+    while end < len(tokens) and end - start < 4 and tokens[end] not in other:
+        end += 1
+    return end
+
+
+def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
+    """Slots where two reports of the same thing say different things.
+
+    After a shared run of three words ("the governor of Russia’s"), each sentence continues
+    until it meets a word the other has again; if both continuations name something (a
+    capitalised word or a number) the other sentence never mentions, that is a difference:
+    [Far East | Primorye region]. Transliterations (Kojemyako/Kozhemyako) are not differences.
+    """
+    ta, tb = _tokens(a), _tokens(b)
+    fa, fb = [_norm(t) for t in ta], [_norm(t) for t in tb]
+    found: list[tuple[str, str]] = []
+    for i in range(len(fa) - 3):
+        anchor = fa[i : i + 3]
+        if all(w in STOPWORDS for w in anchor):
+            continue
+        for j in range(len(fb) - 3):
+            if fb[j : j + 3] != anchor:
+                continue
+            ea = _until_resync(fa, i + 3, set(fb[j + 3 :]))
+            eb = _until_resync(fb, j + 3, set(fa[i + 3 :]))
+            pa, pb = ta[i + 3 : ea], tb[j + 3 : eb]
+            pair = (" ".join(pa), " ".join(pb))
+            if pa and pb and _new_details(pa, tb) and _new_details(pb, ta) and pair not in found:
+                found.append(pair)
+    return found
+
+
+def shared_subject(a: str, b: str) -> bool:
+    """Both passages name the same person/place (fuzzy), so a difference is about one thing."""
+    na, nb = names(a), names(b)
+    return any(_similar(x, y) for x in na for y in nb if len(x) > 3)
