@@ -54,6 +54,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
         from assistant.llm import LLMError
 
         known.append(LLMError)
+    if "assistant.evaluation" in sys.modules:
+        from assistant.evaluation import EvalError
+
+        known.append(EvalError)
     if "assistant.embeddings" in sys.modules:
         from assistant.embeddings import EmbeddingError
 
@@ -230,6 +234,80 @@ def ask(
         print_json(answer.model_dump())
     else:
         render_answer(answer)
+
+
+@app.command("eval")
+def eval_(
+    as_json: JsonOpt = False,
+    report: Annotated[Path | None, typer.Option(help="Write report.md and report.html into this folder.")] = None,
+    only: Annotated[str | None, typer.Option(help="Comma-separated case ids to run.")] = None,
+    docs: Annotated[Path | None, typer.Option(help="Evaluate this folder of documents (indexed privately).")] = None,
+    facts: Annotated[Path | None, typer.Option(help="Facts file (default eval/facts.yaml).")] = None,
+    gates: Annotated[Path | None, typer.Option(help="Gates file (default eval/gates.yaml).")] = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Run the groundedness suite; exit 1 when a gate fails."""
+    import tempfile
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    cfg = settings()
+    with clean_errors(), tempfile.TemporaryDirectory() as tmp:
+        from assistant import evaluation as ev
+        from assistant.answer import Answerer
+        from assistant.indexing import ingest as run_ingest
+        from assistant.llm import get_backend
+
+        try:
+            cases = ev.load_facts(facts or ev.EVAL_DIR / "facts.yaml")
+            limits = ev.load_gates(gates or ev.EVAL_DIR / "gates.yaml")
+        except ev.EvalError as exc:
+            fail(str(exc))
+        if only:
+            wanted = {x.strip() for x in only.split(",") if x.strip()}
+            unknown = wanted - {c["id"] for c in cases}
+            if unknown:
+                fail(f"unknown case id(s): {', '.join(sorted(unknown))}")
+            cases = [c for c in cases if c["id"] in wanted]
+        if docs is not None:
+            cfg = cfg.model_copy(update={"index_dir": Path(tmp) / "index", "chroma_host": None})
+            result = run_ingest([docs], cfg)
+            if result.errors or not result.documents:
+                fail(f"cannot index {docs}: {'; '.join(result.errors) or 'no documents'}")
+        answerer = Answerer(cfg, backend=get_backend(cfg, backend, model))
+        with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, disable=as_json or not err.is_terminal) as bar:
+            task = bar.add_task("", total=len(cases))
+
+            def progress(done: int, total: int, name: str) -> None:
+                bar.update(task, completed=done, description=name)
+
+            result_report = ev.evaluate(cases, answerer, limits, progress)
+    if report is not None:
+        md, page = ev.write_report(result_report, report)
+        err.print(f"report: {md} {page}")
+    if as_json:
+        print_json(result_report)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"groundedness — {result_report['backend']} / {result_report['model']}, "
+                            f"{result_report['n_questions']} questions")
+        for col in ("metric", "value", "gate", "pass"):
+            table.add_column(col)
+        for name, value in result_report["metrics"].items():
+            gate = result_report["gates"].get(name)
+            verdict = "" if not gate else ("[green]pass[/]" if gate["pass"] else "[bold red]FAIL[/]")
+            table.add_row(name, str(value), f"{gate['kind']} {gate['gate']}" if gate else "", verdict)
+        out.print(table)
+        out.print(f"judge: {result_report['judge']['name']}, balanced accuracy "
+                  f"{result_report['judge']['balanced_accuracy']}")
+        for case in result_report["cases"]:
+            if case["why"]:
+                out.print(f"[red]✗[/] {case['id']}: {'; '.join(case['why'])}", soft_wrap=True)
+    if not all(g["pass"] for g in result_report["gates"].values()):
+        raise typer.Exit(1)
 
 
 @app.command()

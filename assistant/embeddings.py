@@ -95,11 +95,18 @@ class OllamaEmbedding(BaseEmbedding):
         return int(len(text.split()) * 1.3) + 1
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        import httpx
         import ollama
 
+        model = self.model_name.removeprefix("ollama:")
         try:
-            resp = self._client.embed(model=self.model_name.removeprefix("ollama:"), input=texts)
-        except (ollama.ResponseError, ConnectionError, OSError) as exc:
+            resp = self._client.embed(model=model, input=texts)
+        except ollama.ResponseError as exc:
+            hint = f"; run `ollama pull {model}`" if exc.status_code == 404 else ""
+            raise EmbeddingError(f"Ollama embeddings failed: {exc}{hint}") from None
+        except httpx.TimeoutException:
+            raise EmbeddingError("Ollama embeddings timed out (BRIEFING_OLLAMA_TIMEOUT)") from None
+        except (httpx.HTTPError, ConnectionError, OSError) as exc:
             raise EmbeddingError(f"Ollama embeddings failed: {exc}") from None
         return [list(map(float, v)) for v in resp["embeddings"]]
 

@@ -116,7 +116,8 @@ class EmbeddedBackend:
                 finally:
                     chunks.put(_DONE)
 
-        threading.Thread(target=run, daemon=True).start()
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
         try:
             while (chunk := chunks.get()) is not _DONE:
                 if isinstance(chunk, LLMError):
@@ -133,7 +134,8 @@ class EmbeddedBackend:
                             stats.first_token_s = time.perf_counter() - t0
                         yield delta
         finally:
-            cancel.set()
+            cancel.set()  # llama.cpp stops at the next token; wait so no native work outlives us
+            worker.join()
             stats.total_s = time.perf_counter() - t0
 
 
@@ -179,6 +181,7 @@ class OllamaBackend:
 
     def stream(self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats) -> Iterator[str]:
         t0 = time.perf_counter()
+        received = False
         try:
             parts = self.client.chat(
                 model=self.model,
@@ -190,6 +193,7 @@ class OllamaBackend:
             for part in parts:
                 delta = part.message.content or ""
                 if delta:
+                    received = True
                     if stats.first_token_s is None:
                         stats.first_token_s = time.perf_counter() - t0
                     yield delta
@@ -203,8 +207,13 @@ class OllamaBackend:
         except Exception as exc:
             import ollama
 
-            if isinstance(exc, (LLMError, GeneratorExit)):
+            if isinstance(exc, LLMError):
                 raise
+            stats.incomplete = received
+            if received and not isinstance(exc, ollama.ResponseError):
+                raise LLMError(
+                    f"Ollama at {self.host} closed the connection mid-answer ({type(exc).__name__})"
+                ) from None
             if isinstance(exc, (ollama.ResponseError, ConnectionError, OSError)) or "httpx" in type(exc).__module__:
                 raise self._explain(exc) from None
             raise

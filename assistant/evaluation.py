@@ -1,0 +1,253 @@
+"""Groundedness evaluation (ALCE-style definitions, DESIGN.md §4) over a facts file.
+
+Every answer sentence is judged against its cited passages only, by the same offline judge
+the answers use; the judge's balanced accuracy on the labelled set is reported beside the
+metrics so a reader knows how far to trust them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.answer import Answer, Answerer
+from assistant.citations import SupportJudge
+from assistant.config import REPO_ROOT
+
+EVAL_DIR = REPO_ROOT / "eval"
+HIGHER_IS_BETTER = {"retrieval_recall_at_k", "fact_recall", "citation_recall", "citation_precision",
+                    "refusal_accuracy", "conflict_detection", "judge_balanced_accuracy"}
+
+
+class EvalError(Exception):
+    """The facts or gates file is unusable."""
+
+
+@dataclass
+class CaseResult:
+    id: str
+    category: str
+    question: str
+    answer: str
+    refused: bool
+    retrieved: bool | None
+    facts_found: bool | None
+    refusal_ok: bool
+    conflict_named: bool | None
+    sentence_support: list[bool]
+    citations_needed: list[bool]
+    out_of_range: int
+    total_s: float
+    why: list[str] = field(default_factory=list)
+    footnotes: list[dict[str, Any]] = field(default_factory=list)
+    expected: list[list[str]] = field(default_factory=list)
+
+
+def load_facts(path: Path) -> list[dict[str, Any]]:
+    try:
+        cases = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise EvalError(f"cannot read facts file {path}: {exc}") from None
+    if not isinstance(cases, list) or not all(isinstance(c, dict) and "id" in c and "question" in c for c in cases):
+        raise EvalError(f"{path}: expected a list of cases with id and question")
+    return cases
+
+
+def judge_accuracy(judge: SupportJudge, path: Path = EVAL_DIR / "judge_set.jsonl") -> float:
+    """Balanced accuracy of the support judge on the labelled (claim, passage, supported) set."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pos = [judge.judge(r["claim"], r["quote"]).supported for r in rows if r["supported"]]
+    neg = [not judge.judge(r["claim"], r["quote"]).supported for r in rows if not r["supported"]]
+    return round((sum(pos) / len(pos) + sum(neg) / len(neg)) / 2, 3)
+
+
+def _has_terms(text: str, groups: list[list[str]]) -> bool:
+    low = text.casefold()
+    return all(any(alt.casefold() in low for alt in group) for group in groups)
+
+
+def _citation_scores(answer: Answer, judge: SupportJudge) -> tuple[list[bool], list[bool], int]:
+    """Per sentence: supported by its citations together; per citation: needed; count of out-of-range."""
+    quotes = {f.n: f.quote for f in answer.citations}
+    support, needed, out_of_range = [], [], 0
+    for s in answer.sentences:
+        bad = [n for n in s.citations if n not in quotes]
+        out_of_range += len(bad)
+        cites = [n for n in s.citations if n in quotes]
+        if s.reason == "conflict between sources":  # a statement about the sources themselves
+            support.append(bool(cites))
+            needed.extend([True] * len(cites))
+            continue
+        together = bool(cites) and judge.judge(s.text, " ".join(quotes[n] for n in cites)).supported
+        support.append(together)
+        for n in cites:
+            alone = judge.judge(s.text, quotes[n]).supported
+            others = [m for m in cites if m != n]
+            rest = bool(others) and judge.judge(s.text, " ".join(quotes[m] for m in others)).supported
+            needed.append(alone or not rest)
+    return support, needed, out_of_range
+
+
+def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: int) -> CaseResult:
+    category = case.get("category", "single_doc")
+    unanswerable = category == "unanswerable"
+    quotes = [s["quote"] for s in case.get("support", [])]
+    retrieved = None
+    if quotes:
+        passages = answerer.retriever.search(case["question"], k)
+        retrieved = any(q in p.chunk.text for q in quotes for p in passages)
+    answer = answerer.ask(case["question"])
+    support, needed, oor = _citation_scores(answer, judge)
+    expected = case.get("expected") or []
+    facts = None if unanswerable else (not answer.refused and _has_terms(answer.answer, expected))
+    sides = case.get("sides") or []
+    conflict = None
+    if category == "conflict" and len(sides) == 2:
+        conflict = not answer.refused and all(_has_terms(answer.answer, [side]) for side in sides)
+    result = CaseResult(
+        id=case["id"], category=category, question=case["question"], answer=answer.answer, refused=answer.refused,
+        retrieved=retrieved, facts_found=facts, refusal_ok=answer.refused == unanswerable, conflict_named=conflict,
+        sentence_support=support, citations_needed=needed, out_of_range=oor,
+        total_s=answer.timings.get("total_s", 0.0), footnotes=[f.model_dump() for f in answer.citations],
+        expected=expected,
+    )
+    if retrieved is False:
+        result.why.append("supporting passage not retrieved")
+    if not result.refusal_ok:
+        result.why.append("answered an unanswerable question" if unanswerable else
+                          f"refused: {answer.refusal_reason}")
+    if facts is False and not answer.refused:
+        result.why.append("expected terms missing")
+    if conflict is False:
+        result.why.append("conflict not named")
+    if not all(support):
+        result.why.append(f"{support.count(False)} sentence(s) not supported by their citations")
+    return result
+
+
+def _mean(values: list[bool]) -> float:
+    return round(sum(values) / len(values), 3) if values else 1.0
+
+
+def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float]:
+    answered = [r for r in results if not r.refused]
+    times = sorted(r.total_s for r in results) or [0.0]
+    return {
+        "retrieval_recall_at_k": _mean([r.retrieved for r in results if r.retrieved is not None]),
+        "fact_recall": _mean([bool(r.facts_found) for r in results if r.facts_found is not None]),
+        "citation_recall": _mean([s for r in answered for s in r.sentence_support]),
+        "citation_precision": _mean([n for r in answered for n in r.citations_needed]),
+        "refusal_accuracy": _mean([r.refusal_ok for r in results]),
+        "conflict_detection": _mean([bool(r.conflict_named) for r in results if r.conflict_named is not None]),
+        "out_of_range_citations": float(sum(r.out_of_range for r in results)),
+        "latency_p50_s": round(statistics.median(times), 2),
+        "latency_p95_s": round(times[min(len(times) - 1, int(0.95 * len(times)))], 2),
+        "judge_balanced_accuracy": judge_ba,
+    }
+
+
+def check_gates(values: dict[str, float], gates: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """min gates for higher-is-better metrics, max gates for the rest (out-of-range, latency)."""
+    out = {}
+    for name, limit in gates.items():
+        value = values.get(name)
+        if value is None:
+            raise EvalError(f"gate {name!r} names no metric")
+        ok = value >= limit if name in HIGHER_IS_BETTER else value <= limit
+        out[name] = {"value": value, "gate": limit, "kind": "min" if name in HIGHER_IS_BETTER else "max", "pass": ok}
+    return out
+
+
+def load_gates(path: Path) -> dict[str, float]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise EvalError(f"cannot read gates file {path}: {exc}") from None
+    return {str(k): float(v) for k, v in (data.get("gates") or {}).items()}
+
+
+def evaluate(
+    cases: list[dict[str, Any]], answerer: Answerer, gates: dict[str, float],
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every case; return the JSON report (metrics, gates, judge, backend, cases)."""
+    judge = answerer.judge
+    judge_ba = judge_accuracy(judge)
+    results = []
+    t0 = time.perf_counter()
+    for i, case in enumerate(cases):
+        if progress:
+            progress(i, len(cases), case["id"])
+        results.append(run_case(case, answerer, judge, answerer.cfg.k))
+    if progress:
+        progress(len(cases), len(cases), "done")
+    values = metrics(results, judge_ba)
+    return {
+        "metrics": values,
+        "gates": check_gates(values, gates),
+        "judge": {"name": judge.name, "balanced_accuracy": judge_ba},
+        "backend": answerer.backend.name,
+        "model": answerer.backend.model,
+        "n_questions": len(results),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "cases": [r.__dict__ for r in results],
+    }
+
+
+def _by_category(report: dict[str, Any]) -> dict[str, float]:
+    cats: dict[str, list[bool]] = {}
+    for c in report["cases"]:
+        cats.setdefault(c["category"], []).append(not c["why"])
+    return {k: sum(v) / len(v) for k, v in sorted(cats.items())}
+
+
+def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """report.md for reading, report.html with per-category bars for looking."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Groundedness evaluation — {report['backend']} / {report['model']}", "",
+             f"Judge: {report['judge']['name']}, balanced accuracy {report['judge']['balanced_accuracy']} "
+             "on eval/judge_set.jsonl.", "", "| metric | value | gate | pass |", "| --- | --- | --- | --- |"]
+    for name, value in report["metrics"].items():
+        gate = report["gates"].get(name)
+        lines.append(f"| {name} | {value} | {gate['kind'] + ' ' + str(gate['gate']) if gate else ''} | "
+                     f"{'' if not gate else ('yes' if gate['pass'] else '**NO**')} |")
+    lines += ["", "## Cases", ""]
+    for c in report["cases"]:
+        status = "ok" if not c["why"] else "FAIL: " + "; ".join(c["why"])
+        lines += [f"### {c['id']} ({c['category']}) — {status}", "", f"**Q:** {c['question']}", "",
+                  f"**A:** {c['answer']}", "", f"Expected terms: {c['expected'] or '(refusal)'}", ""]
+        lines += [f"- [{f['n']}] {f['doc']}:{f['start']}-{f['end']} “{f['quote']}”" for f in c["footnotes"]]
+        lines.append("")
+    md = folder / "report.md"
+    md.write_text("\n".join(lines), encoding="utf-8")
+    bars = "".join(
+        f"<div class=row><span>{html.escape(cat)}</span><div class=bar><div style='width:{share * 100:.0f}%'></div>"
+        f"</div><b>{share:.0%}</b></div>" for cat, share in _by_category(report).items()
+    )
+    rows = "".join(
+        f"<tr class={'ok' if g['pass'] else 'bad'}><td>{html.escape(n)}</td><td>{g['value']}</td>"
+        f"<td>{g['kind']} {g['gate']}</td></tr>" for n, g in report["gates"].items()
+    )
+    cases = "".join(
+        f"<details><summary class={'ok' if not c['why'] else 'bad'}>{html.escape(c['id'])}: "
+        f"{html.escape('; '.join(c['why']) or 'ok')}</summary><p><b>Q</b> {html.escape(c['question'])}</p>"
+        f"<p><b>A</b> {html.escape(c['answer'])}</p></details>" for c in report["cases"]
+    )
+    page = f"""<!doctype html><meta charset=utf-8><title>Groundedness evaluation</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}}.row{{display:flex;gap:1em;
+align-items:center}}.row span{{width:10em}}.bar{{flex:1;background:#eee;height:1em}}.bar div{{background:#3a7;
+height:100%}}.ok{{color:#185}}.bad{{color:#b22}}td{{padding:.2em 1em}}</style>
+<h1>Groundedness evaluation</h1><p>{html.escape(report['backend'])} / {html.escape(report['model'])};
+judge: {html.escape(report['judge']['name'])} (balanced accuracy {report['judge']['balanced_accuracy']})</p>
+<h2>Cases passing, by category</h2>{bars}<h2>Gates</h2><table>{rows}</table><h2>Cases</h2>{cases}"""
+    page_path = folder / "report.html"
+    page_path.write_text(page, encoding="utf-8")
+    return md, page_path
