@@ -213,6 +213,9 @@ def ask(
     if k:
         cfg = cfg.model_copy(update={"k": k})
     with clean_errors():
+        from assistant.retrieval import check_query
+
+        check_query(question, cfg)  # fail fast, before the model loads
         from assistant.answer import Answerer
         from assistant.llm import get_backend
 
@@ -311,6 +314,42 @@ def eval_(
 
 
 @app.command()
+def brief(
+    topic: Annotated[str, typer.Argument(help="What the brief is about, e.g. 'North Korea–Russia relations'.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Output file; the extension picks the format: .md, .pdf or .docx.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the structured brief as JSON.")] = False,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Write a one-page brief (BLUF, key judgments, evidence, conflicts, gaps, sources), every fact footnoted."""
+    cfg = settings()
+    target = out_path
+    if target is None and not as_json:
+        target = Path(f"brief-{''.join(c if c.isalnum() else '-' for c in topic.lower()).strip('-')[:60] or 'x'}.pdf")
+    if target is not None and target.suffix.lower() not in (".md", ".pdf", ".docx"):
+        fail(f"unknown brief format {target.suffix or '(none)'!r}: use --out NAME.md, NAME.pdf or NAME.docx")
+    with clean_errors():
+        from assistant import brief as briefing
+        from assistant.llm import get_backend
+
+        try:
+            writer = briefing.BriefWriter(cfg, backend=get_backend(cfg, backend, model))
+            result = writer.write(topic, progress=None if as_json else lambda msg: err.print(f"[dim]{msg}[/]"))
+            if target is not None:
+                result = briefing.write(result, target)
+        except briefing.BriefError as exc:
+            fail(str(exc))
+    if as_json:
+        print_json({**result.model_dump(), "output": str(target) if target else None})
+        return
+    err.print(f"[dim]{result.llm_calls} LLM calls, {result.timings.get('total_s', 0):.1f} s"
+              + (f"; trimmed to fit one page: {', '.join(result.trimmed)}" if result.trimmed else "") + "[/]")
+    out.print(f"wrote {target}")
+
+
+@app.command()
 def doctor(as_json: JsonOpt = False) -> None:
     """Show settings and what is configured and reachable: index, embedder, LLM backends, model file."""
     cfg = settings()
@@ -325,6 +364,42 @@ def doctor(as_json: JsonOpt = False) -> None:
         out.print(f"[bold]{section}[/]")
         for key, value in values.items():
             out.print(f"  {key:<22} {value}", soft_wrap=True)
+
+
+@app.command()
+def chat(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default from settings: 7860).")] = None,
+    share: Annotated[bool, typer.Option("--share", help="Also open a public Gradio link (needs --auth).")] = False,
+    auth: Annotated[str | None, typer.Option("--auth", help="user:pass required to open the chat.")] = None,
+) -> None:
+    """Open the browser chat: streamed, footnoted answers and a Documents tab to add files."""
+    import ipaddress
+
+    cfg = settings()
+    host = host or cfg.chat_host
+    port = port or cfg.chat_port
+    secret = auth or cfg.chat_auth
+    credentials: tuple[str, str] | None = None
+    if secret:
+        user, sep, password = secret.partition(":")
+        if not (sep and user and password):
+            fail("--auth must be user:pass (both non-empty)")
+        credentials = (user, password)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if credentials is None and (share or not loopback):
+        where = "a public share link" if share else f"non-loopback host {host}"
+        fail(f"refusing to serve on {where} without --auth user:pass (or BRIEFING_CHAT_AUTH)")
+    with clean_errors():
+        from assistant.chat import launch
+
+        try:
+            launch(cfg, host, port, share, credentials)
+        except OSError as exc:
+            fail(f"cannot serve on {host}:{port}: {exc}")
 
 
 def main() -> None:

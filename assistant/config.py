@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     embedded_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"] = Field(
         "qwen2.5-coder-1.5b", description="Embedded llama.cpp model."
     )
+    embedded_runtime: Literal["llama-server", "xllamacpp"] = Field(
+        "llama-server",
+        description="llama.cpp runtime: managed llama-server subprocess (faster here), or in-process xllamacpp "
+        "(needed for Q4_1 models such as SmolLM2, which the llama-server build cannot run on this CPU).",
+    )
     model_cache_dir: Path = Field(
         Path.home() / ".cache" / "briefing" / "models", description="Where assembled model files live."
     )

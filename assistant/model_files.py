@@ -52,7 +52,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def _package_file(module: str, rel: str) -> Path | None:
+def package_file(module: str, rel: str) -> Path | None:
     """Find a data file inside an installed package without importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
@@ -89,12 +89,12 @@ def model_status(name: str, cache_dir: Path) -> dict[str, str]:
     """What `briefing doctor` shows: where the file is and whether its checksum is known good."""
     spec = MODELS[name]
     if spec.sha256 is None:
-        src = _package_file(*spec.parts[0])
+        src = package_file(*spec.parts[0])
         return {"path": str(src) if src else "missing", "checksum": "not pinned (wiring-test model)"}
     target = cache_dir / spec.filename
     if _stamp_ok(target, spec):
         return {"path": str(target), "checksum": "verified sha256"}
-    missing = [m for m, rel in spec.parts if _package_file(m, rel) is None]
+    missing = [m for m, rel in spec.parts if package_file(m, rel) is None]
     if missing:
         return {"path": "missing", "checksum": f"{len(missing)} part packages missing: {spec.install_hint}"}
     return {"path": str(target), "checksum": "not assembled yet (first use assembles and verifies)"}
@@ -106,14 +106,14 @@ def ensure_model(name: str, cache_dir: Path) -> Path:
     if spec is None:
         raise ModelFileError(f"unknown embedded model {name!r}; choose one of {', '.join(MODELS)}")
     if spec.sha256 is None:  # single-file wiring model used in place
-        src = _package_file(*spec.parts[0])
+        src = package_file(*spec.parts[0])
         if src is None:
             raise ModelFileError(f"model {name} is not installed: {spec.install_hint}")
         return src
     target = cache_dir / spec.filename
     if _stamp_ok(target, spec):
         return target
-    sources = [_package_file(m, rel) for m, rel in spec.parts]
+    sources = [package_file(m, rel) for m, rel in spec.parts]
     if any(s is None for s in sources):
         raise ModelFileError(f"model {name} parts are not installed: {spec.install_hint}")
     cache_dir.mkdir(parents=True, exist_ok=True)

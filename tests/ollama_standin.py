@@ -80,7 +80,8 @@ def _embedded_backend(model: str) -> Any:
     from assistant.config import Settings
     from assistant.llm import EmbeddedBackend
 
-    cfg = Settings(index_dir=Path("index"), embedded_model=model)  # type: ignore[arg-type]
+    # In-process runtime: the llama-server binary dies with SIGILL on SmolLM2's Q4_1 weights on this CPU.
+    cfg = Settings(index_dir=Path("index"), embedded_model=model, embedded_runtime="xllamacpp")  # type: ignore[arg-type]
     return EmbeddedBackend(cfg, model=model)
 
 

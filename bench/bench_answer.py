@@ -1,0 +1,104 @@
+"""Answer benchmark: time to first token, total time, tokens/s, peak RSS, and our overhead
+against a bare llama.cpp call with the identical prompt, schema and settings.
+
+Run on a quiet machine: `.venv/bin/python bench/bench_answer.py [--json]`.
+Order matters for the KV cache: all our answers run first, then all bare calls in the same
+order, so each call starts from the same cache state (system prompt cached, question not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.answer import Answerer, answer_messages, answer_schema, select_sentences
+from assistant.config import REPO_ROOT, Settings
+from assistant.indexing import ingest
+from assistant.llm import EmbeddedBackend, Stats
+
+QUESTIONS = [
+    "How many individuals and organizations did the US sanction?",
+    "Who is Oleg Kozhemyako?",
+    "Which North Korean minister led the talks?",
+    "What did the South Korean Unification Minister say?",
+    "What areas did Kozhemyako hope to expand cooperation in?",
+    "What did the National Intelligence Service detect?",
+    "Did Russia and North Korea deny the weapons transfer?",
+    "Why were shipping companies sanctioned?",
+    "What did North Korea offer to help rebuild?",
+    "What is the population of Pyongyang?",
+    "What level of cooperation did the talks aim for?",
+    "When did KCNA report the meeting?",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def bare_call(backend: EmbeddedBackend, answerer: Answerer, question: str) -> float:
+    """The same retrieval output and request, straight through llama.cpp: no streaming parse, no checks."""
+    passages = answerer.retriever.search(question, answerer.cfg.k)
+    sents = select_sentences(passages, question, answerer.cfg.max_prompt_sentences)
+    t0 = time.perf_counter()
+    "".join(backend.stream(answer_messages(question, sents), answer_schema(len(sents)),
+                           answerer.cfg.max_answer_tokens, Stats()))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Settings(index_dir=Path(tmp) / "index", backend="embedded")
+        ingest([REPO_ROOT / "seeds"], cfg)
+        t0 = time.perf_counter()
+        backend = EmbeddedBackend(cfg)
+        load_s = time.perf_counter() - t0
+        answerer = Answerer(cfg, backend=backend)
+        answerer.ask("Warm-up: who met in Pyongyang?")
+        ours, bare = [], []
+        rows: list[dict[str, Any]] = []
+        for q in QUESTIONS:
+            a = answerer.ask(q)
+            ours.append(a.timings["total_s"])
+            rows.append({"question": q, "refused": a.refused, **a.timings})
+        for q in QUESTIONS:
+            bare.append(bare_call(backend, answerer, q))
+    first = [r["first_token_s"] for r in rows]
+    total = [r["total_s"] for r in rows]
+    result = {
+        "model_load_s": round(load_s, 2),
+        "questions": len(rows),
+        "first_token_p50_s": pct(first, 0.5), "first_token_p95_s": pct(first, 0.95),
+        "total_p50_s": pct(total, 0.5), "total_p95_s": pct(total, 0.95),
+        "prompt_tokens_mean": round(statistics.mean(r["prompt_tokens"] for r in rows)),
+        "cached_tokens_mean": round(statistics.mean(r["cached_tokens"] for r in rows)),
+        "prompt_tok_per_s_mean": round(statistics.mean(r["prompt_tok_per_s"] for r in rows), 1),
+        "gen_tok_per_s_mean": round(statistics.mean(r["gen_tok_per_s"] for r in rows), 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "bare_total_p50_s": pct(bare, 0.5),
+        "overhead_ratio": round(sum(ours) / sum(bare) - 1, 3),
+        "targets": "first token p50 < 6 s; total p50 < 20 s; overhead < 10%",
+        "rows": rows,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        if key != "rows":
+            print(f"{key:24} {value}")
+    for r in rows:
+        print(f"  {r['first_token_s']:6.2f} {r['total_s']:6.2f}  refused={r['refused']!s:5}  {r['question']}")
+
+
+if __name__ == "__main__":
+    main()
