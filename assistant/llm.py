@@ -181,14 +181,7 @@ class EmbeddedBackend:
                 for line in resp.iter_lines():
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
-                    chunk = json.loads(line[6:])
-                    _read_timings(chunk.get("timings"), stats)
-                    for choice in chunk.get("choices") or []:
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            if stats.first_token_s is None:
-                                stats.first_token_s = time.perf_counter() - t0
-                            yield delta
+                    yield from _chunk_deltas(json.loads(line[6:]), stats, t0)
         except httpx.HTTPError as exc:
             stats.incomplete = stats.first_token_s is not None
             state = "exited" if self.process.proc.poll() is not None else "failed"
@@ -236,17 +229,22 @@ class EmbeddedBackend:
                     continue
                 if "error" in chunk:
                     raise LLMError(f"llama.cpp: {chunk['error']}")
-                _read_timings(chunk.get("timings"), stats)
-                for choice in chunk.get("choices") or []:
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
-                        if stats.first_token_s is None:
-                            stats.first_token_s = time.perf_counter() - t0
-                        yield delta
+                yield from _chunk_deltas(chunk, stats, t0)
         finally:
             cancel.set()  # llama.cpp stops at the next token; wait so no native work outlives us
             worker.join()
             stats.total_s = time.perf_counter() - t0
+
+
+def _chunk_deltas(chunk: dict[str, Any], stats: Stats, t0: float) -> Iterator[str]:
+    """Text deltas of one OpenAI-style streaming chunk (both llama.cpp runtimes speak it)."""
+    _read_timings(chunk.get("timings"), stats)
+    for choice in chunk.get("choices") or []:
+        delta = (choice.get("delta") or {}).get("content")
+        if delta:
+            if stats.first_token_s is None:
+                stats.first_token_s = time.perf_counter() - t0
+            yield delta
 
 
 def _read_timings(timings: dict[str, Any] | None, stats: Stats) -> None:
