@@ -260,8 +260,8 @@ def finalize(
     elif not supported:
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
-        ok, why = answerability(standalone, " ".join(c[0] for c in supported),
-                                " ".join(_evidence(c[1], sents) for c in supported))
+        cited = [sents[n - 1].text for c in supported for n in c[1]]
+        ok, why = answerability(standalone, " ".join(c[0] for c in supported), cited)
         refusal = None if ok else why
     if refusal:
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",

@@ -34,7 +34,7 @@ CATEGORIES = {"single_doc", "both_docs", "conflict", "unanswerable"}
 SUPPORTED_KINDS = {"paraphrase", "verbatim"}
 NEGATIVE_KINDS = {"number", "name", "negation", "place", "other_doc", "unstated"}
 
-SEED_MINIMUMS = {"total": 44, "single_doc": 20, "both_docs": 8, "conflict": 4, "unanswerable": 12}
+SEED_MINIMUMS = {"total": 40, "single_doc": 15, "both_docs": 8, "conflict": 4, "unanswerable": 12}
 PD_MINIMUMS = {"total": 10, "unanswerable": 3}
 JUDGE_MIN_ROWS = 60
 

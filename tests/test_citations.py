@@ -1,0 +1,53 @@
+"""Answerability: a supported sentence must also hold what a typed question asks for, about its topic."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.citations import aligned_differences, answerability, question_kind
+
+E250 = ("On December 12, 2023, the United States announced that it would impose sanctions on more than 250 "
+        "individuals and organizations related to Russia’s war against Ukraine.")
+SUMMIT = "Dec. September Dec Dec also included a summit between Kim and Russian President Vladimir Putin."
+YUN = ("According to the Korean Central News Agency, discussions, led by North Korean External Economic Relations "
+       "Minister Yun Jong Ho and the delegation led by Governor Oleg Kozhemyako, aimed to escalate economic "
+       "cooperation to “higher levels.”")
+LAST = ("Last year, North Korea showed interest in sending construction workers to help rebuild Russian-backed "
+        "breakaway regions.")
+NIS = ("In a message sent to journalists on December 12, 2023, the South Korean National Intelligence Service "
+       "stated that it had detected North Korea’s preparations to send workers to Russia.")
+SHIPPING = ("At the same time, some shipping companies have also been sanctioned for their involvement in the "
+            "transfer of ammunition between North Korea and Russia.")
+
+CASES = [
+    ("How many individuals and organizations did the US sanction?", "More than 250 were sanctioned.", E250, True),
+    ("Which North Korean minister led the talks?", "Minister Yun Jong Ho led them.", YUN, True),
+    ("When did North Korea show interest in sending construction workers?", "Last year.", LAST, True),
+    ("What is the population of Pyongyang?", "Officials met in Pyongyang on December 13, 2023.",
+     "on December 13, 2023, officials hosted Oleg Kojemyako in Pyongyang", False),
+    ("Which US government department announced the sanctions on more than 250 individuals?",
+     "The United States announced sanctions.", E250, False),
+    ("Where was the summit between Kim Jong Un and Vladimir Putin held?", "Kim and Putin met.", SUMMIT, False),
+    ("Who is the director of South Korea's National Intelligence Service?", "The NIS detected it.", NIS, False),
+    ("How many artillery shells did North Korea supply to Russia?", "250.", E250, False),
+    ("When was Kim Yung Ho appointed Unification Minister?", "On December 12, 2023.", NIS, False),
+    ("What are the names of the shipping companies that were sanctioned?", "Some were sanctioned.", SHIPPING, False),
+    ("How much are North Korean workers in Russia paid?", "250.", E250, False),
+]
+
+
+@pytest.mark.parametrize(("question", "answer", "evidence", "expected"), CASES, ids=[c[0][:40] for c in CASES])
+def test_answerability(question: str, answer: str, evidence: str, expected: bool) -> None:
+    ok, why = answerability(question, answer, [evidence])
+    assert ok is expected, why
+
+
+def test_open_questions_are_left_to_the_support_judge() -> None:
+    assert question_kind("What did the Unification Minister say about workers?") is None
+    assert answerability("What did the minister say?", "He spoke.", ["Unrelated text."]) == (True, "ok")
+
+
+def test_spelling_variants_are_reported_as_a_difference_of_spelling() -> None:
+    a = "Prior to the visit, Kojemyako told Russian media that he hoped to expand cooperation."
+    b = "Prior to the visit, Kozhemyako told Russian media that he hoped to expand cooperation."
+    assert aligned_differences(a, b) == []
