@@ -23,6 +23,7 @@ from assistant.citations import (
     answerability,
     content_stems,
     shared_subject,
+    spelling_variants,
 )
 from assistant.config import REPO_ROOT, Settings
 from assistant.llm import Backend, Message, Stats, get_backend
@@ -221,17 +222,26 @@ def _repoint(text: str, cites: list[int], sents: list[PromptSentence], judge: Su
     return [best] if score >= judge.threshold else cites
 
 
-def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[tuple[int, int, list[str], list[str]]]:
-    """Cited sentences that another document reports with a different name, place or number."""
-    found = []
+ConflictFound = tuple[int, int, str, list[str], list[str]]  # passage a, passage b, summary, a's words, b's words
+
+
+def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFound]:
+    """Cited sentences that another document reports with a different name, place, number or spelling."""
+    found: list[ConflictFound] = []
     for c in cited:
         a = sents[c - 1]
         for o in sents:
             if o.doc == a.doc or not shared_subject(a.text, o.text):
                 continue
             diffs = aligned_differences(MARKERS.sub("", a.text), MARKERS.sub("", o.text))
+            kind = "differ: one says {a}, the other {b}"
+            if not diffs:
+                diffs = spelling_variants(a.text, o.text)
+                kind = "spell the name differently: {a} and {b}"
             if diffs:
-                found.append((a.n, o.n, [d[0] for d in diffs], [d[1] for d in diffs]))
+                side_a, side_b = [d[0] for d in diffs], [d[1] for d in diffs]
+                quoted = {key: ", ".join(f"“{d}”" for d in side) for key, side in (("a", side_a), ("b", side_b))}
+                found.append((a.n, o.n, "The sources " + kind.format(**quoted) + ".", side_a, side_b))
                 break
     return found[:2]
 
@@ -267,9 +277,7 @@ def finalize(
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
                       refused=True, refusal_reason=refusal, searched=searched)
     conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), sents)
-    for a, b, da, db in conflicts:
-        summary = (f"The sources differ: one says {', '.join(f'“{d}”' for d in da)}, "
-                   f"the other {', '.join(f'“{d}”' for d in db)}.")
+    for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
     return _renumber(question, standalone, checked, conflicts, sents, searched)
 
@@ -278,7 +286,7 @@ def _renumber(
     question: str,
     standalone: str,
     checked: list[tuple[str, list[int], bool, float, str]],
-    conflicts: list[tuple[int, int, list[str], list[str]]],
+    conflicts: list[ConflictFound],
     sents: list[PromptSentence],
     searched: str,
 ) -> Answer:
@@ -301,9 +309,9 @@ def _renumber(
     rendered = " ".join(
         s.text + "".join(f"[{n}]" for n in s.citations) + ("" if s.supported else " (unverified)") for s in sentences
     )
-    found = [Conflict(summary=checked[len(checked) - len(conflicts) + i][0],
-                      sides=[ConflictSide(citation=order[a], details=da), ConflictSide(citation=order[b], details=db)])
-             for i, (a, b, da, db) in enumerate(conflicts)]
+    found = [Conflict(summary=summary, sides=[ConflictSide(citation=order[a], details=da),
+                                              ConflictSide(citation=order[b], details=db)])
+             for a, b, summary, da, db in conflicts]
     return Answer(question=question, standalone_question=standalone, answer=rendered, refused=False,
                   sentences=sentences, citations=notes, conflicts=found, searched=searched)
 

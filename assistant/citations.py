@@ -257,6 +257,16 @@ def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
     return found
 
 
+def spelling_variants(a: str, b: str) -> list[tuple[str, str]]:
+    """Names the two passages spell differently (Kojemyako / Kozhemyako): worth telling a reader."""
+    found = []
+    for x in sorted(names(a)):
+        for y in sorted(names(b)):
+            if len(x) > 4 and _similar(x, y) and not (x.startswith(y) or y.startswith(x)):
+                found.append((x.capitalize(), y.capitalize()))
+    return found
+
+
 def shared_subject(a: str, b: str) -> bool:
     """Both passages name the same person/place (fuzzy), so a difference is about one thing."""
     na, nb = names(a), names(b)

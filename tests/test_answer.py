@@ -94,7 +94,7 @@ def test_empty_or_unsupported_drafts_are_refusals() -> None:
 def test_supported_but_not_answering_is_refused() -> None:
     raw = json.dumps({"sentences": [{"text": GOV_000, "cites": [3]}]})
     answer = _final(raw, "What is the population of Pyongyang?")
-    assert answer.refused and "popul" in (answer.refusal_reason or "")
+    assert answer.refused and "quantity" in (answer.refusal_reason or "")
 
 
 def test_conflicting_reports_are_named_with_both_sides_cited() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.citations import aligned_differences, answerability, question_kind
+from assistant.citations import aligned_differences, answerability, question_kind, spelling_variants
 
 E250 = ("On December 12, 2023, the United States announced that it would impose sanctions on more than 250 "
         "individuals and organizations related to Russia’s war against Ukraine.")
@@ -51,3 +51,8 @@ def test_spelling_variants_are_reported_as_a_difference_of_spelling() -> None:
     a = "Prior to the visit, Kojemyako told Russian media that he hoped to expand cooperation."
     b = "Prior to the visit, Kozhemyako told Russian media that he hoped to expand cooperation."
     assert aligned_differences(a, b) == []
+
+
+def test_spelling_variants_name_transliterations_not_related_words() -> None:
+    assert spelling_variants("Then Kojemyako spoke.", "Then Kozhemyako spoke.") == [("Kojemyako", "Kozhemyako")]
+    assert spelling_variants("Both North Korea and Russia.", "The North Korean side and Russia.") == []
