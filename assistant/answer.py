@@ -72,6 +72,7 @@ class Answer(BaseModel):
     answer: str
     refused: bool
     refusal_reason: str | None = None
+    draft: list[str] = Field(default_factory=list)  # on refusal: what the model proposed, with the verdicts
     sentences: list[AnswerSentence] = Field(default_factory=list)
     citations: list[Footnote] = Field(default_factory=list)
     conflicts: list[Conflict] = Field(default_factory=list)
@@ -213,11 +214,13 @@ def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
     return " ".join(sents[c - 1].text for c in cites)
 
 
-def _repoint(text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge) -> list[int]:
+def _repoint(
+    text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str
+) -> list[int]:
     """Small models often cite the neighbour of the right sentence: move to one that supports the claim."""
-    if judge.judge(text, _evidence(cites, sents)).supported:
+    if judge.judge(text, _evidence(cites, sents), question).supported:
         return cites
-    verdicts = [(judge.judge(text, s.text).score, s.n) for s in sents]
+    verdicts = [(judge.judge(text, s.text, question).score, s.n) for s in sents]
     score, best = max(verdicts)
     return [best] if score >= judge.threshold else cites
 
@@ -226,19 +229,18 @@ ConflictFound = tuple[int, int, str, list[str], list[str]]  # passage a, passage
 
 
 def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFound]:
-    """Cited sentences that another document reports with a different name, place, number or spelling."""
+    """Cited sentences that another document reports with a different name, place or number,
+    else (weaker) spells a name differently."""
     found: list[ConflictFound] = []
     for c in cited:
         a = sents[c - 1]
-        for o in sents:
-            if o.doc == a.doc or not shared_subject(a.text, o.text):
-                continue
-            diffs = aligned_differences(MARKERS.sub("", a.text), MARKERS.sub("", o.text))
-            kind = "differ: one says {a}, the other {b}"
-            if not diffs:
-                diffs = spelling_variants(a.text, o.text)
-                kind = "spell the name differently: {a} and {b}"
-            if diffs:
+        others = [o for o in sents if o.doc != a.doc and shared_subject(a.text, o.text)]
+        for kind, compare in (("differ: one says {a}, the other {b}", aligned_differences),
+                              ("spell the name differently: {a} and {b}", spelling_variants)):
+            hit = next(((o, d) for o in others if (d := compare(MARKERS.sub("", a.text), MARKERS.sub("", o.text)))),
+                       None)
+            if hit:
+                o, diffs = hit
                 side_a, side_b = [d[0] for d in diffs], [d[1] for d in diffs]
                 quoted = {key: ", ".join(f"“{d}”" for d in side) for key, side in (("a", side_a), ("b", side_b))}
                 found.append((a.n, o.n, "The sources " + kind.format(**quoted) + ".", side_a, side_b))
@@ -260,8 +262,8 @@ def finalize(
         if not good:
             checked.append((text, [], False, 0.0, "no valid citation"))
             continue
-        good = _repoint(text, good, sents, judge)
-        verdict = judge.judge(text, _evidence(good, sents))
+        good = _repoint(text, good, sents, judge, standalone)
+        verdict = judge.judge(text, _evidence(good, sents), standalone)
         checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
     supported = [c for c in checked if c[2]]
     refusal: str | None = None
@@ -274,8 +276,9 @@ def finalize(
         ok, why = answerability(standalone, " ".join(c[0] for c in supported), cited)
         refusal = None if ok else why
     if refusal:
+        draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
-                      refused=True, refusal_reason=refusal, searched=searched)
+                      refused=True, refusal_reason=refusal, searched=searched, draft=draft)
     conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), sents)
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))

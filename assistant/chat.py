@@ -425,6 +425,11 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
         quiet: dict[str, Any] = {"queue": False, "api_visibility": "undocumented"}
         new.click(lambda: ([], "", []), None, [chatbot, box, turns], **quiet)
         chatbot.clear(lambda: [], None, turns, **quiet)  # the chatbot's own trash button forgets the turns too
+        def answer_json(question: str) -> dict[str, Any]:
+            """Scripting API (`/answer_json`): the verified Answer as JSON, same checks as the chat."""
+            return shared.ask(question).model_dump()
+
+        gr.api(answer_json, api_name="answer_json", concurrency_limit=2, concurrency_id="answer")
         add.click(add_documents, [files], [upload_status, listing, files], concurrency_limit=1,
                   concurrency_id="ingest", api_name="add_documents")
         app.load(lambda: docs_html(shared.retriever.index), None, listing, **quiet)

@@ -86,12 +86,13 @@ def _citation_scores(answer: Answer, judge: SupportJudge) -> tuple[list[bool], l
             support.append(bool(cites))
             needed.extend([True] * len(cites))
             continue
-        together = bool(cites) and judge.judge(s.text, " ".join(quotes[n] for n in cites)).supported
+        q = answer.standalone_question
+        together = bool(cites) and judge.judge(s.text, " ".join(quotes[n] for n in cites), q).supported
         support.append(together)
         for n in cites:
-            alone = judge.judge(s.text, quotes[n]).supported
+            alone = judge.judge(s.text, quotes[n], q).supported
             others = [m for m in cites if m != n]
-            rest = bool(others) and judge.judge(s.text, " ".join(quotes[m] for m in others)).supported
+            rest = bool(others) and judge.judge(s.text, " ".join(quotes[m] for m in others), q).supported
             needed.append(alone or not rest)
     return support, needed, out_of_range
 
@@ -123,7 +124,7 @@ def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: i
         result.why.append("supporting passage not retrieved")
     if not result.refusal_ok:
         result.why.append("answered an unanswerable question" if unanswerable else
-                          f"refused: {answer.refusal_reason}")
+                          f"refused: {answer.refusal_reason} (draft: {' | '.join(answer.draft) or 'none'})")
     if facts is False and not answer.refused:
         result.why.append("expected terms missing")
     if conflict is False:
