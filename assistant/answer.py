@@ -249,9 +249,15 @@ def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFo
 
 
 def finalize(
-    question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str
+    question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
+    unshown: list[PromptSentence] | None = None,
 ) -> Answer:
-    """Validate, verify, re-point and renumber the model's output into an Answer."""
+    """Validate, verify, re-point and renumber the model's output into an Answer.
+
+    The model may only cite `sents` (what it was shown). `unshown` are the other sentences of
+    the retrieved chunks, numbered after them: only the conflict check may cite one, when
+    word alignment shows it reports the cited fact differently (code-verified, not model-chosen).
+    """
     valid = {s.n for s in sents}
     checked: list[tuple[str, list[int], bool, float, str]] = []
     for text, cites in parse_output(raw):
@@ -279,10 +285,11 @@ def finalize(
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
                       refused=True, refusal_reason=refusal, searched=searched, draft=draft)
-    conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), sents)
+    pool = sents + [s for s in unshown or [] if s.n > len(sents)]
+    conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), pool)
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
-    return _renumber(question, standalone, checked, conflicts, sents, searched)
+    return _renumber(question, standalone, checked, conflicts, pool, searched)
 
 
 def _renumber(
@@ -356,6 +363,9 @@ class Answerer:
         passages = self.retriever.search(standalone, self.cfg.k)
         t_retrieved = time.perf_counter()
         sents = select_sentences(passages, standalone, self.cfg.max_prompt_sentences)
+        shown = {(s.doc, s.start) for s in sents}
+        unshown = [PromptSentence(len(sents) + i + 1, s.doc, s.start, s.end, s.text, s.meta) for i, s in enumerate(
+            x for x in select_sentences(passages, standalone, 10_000) if (x.doc, x.start) not in shown)]
         docs = sorted({p.chunk.doc for p in passages})
         searched = f"Searched {len(passages)} passages ({len(sents)} sentences) in {', '.join(docs) or 'no documents'}."
         stats = Stats()
@@ -376,7 +386,7 @@ class Answerer:
                 raise
             incomplete = True
             yield ("status", f"generation stopped early: {exc}")
-        answer = finalize(question, standalone, raw, sents, self.judge, searched)
+        answer = finalize(question, standalone, raw, sents, self.judge, searched, unshown)
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

@@ -135,6 +135,14 @@ PLACE = re.compile(r"^\s*where\b|\bin which (city|country|place)\b")
 DATE = re.compile(r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bwhich (date|day|year|month)\b")
 GENERIC = frozenset({"north", "korea", "korean", "russia", "russian", "south", "what", "which", "happen", "did", "do",
                      "dec", "president", "minister", "governor"})
+ROLE_WORDS = frozenset({"minister", "governor", "president", "ministry"})
+CLASS_NOUNS = ("city", "country", "place", "town", "person", "people", "name", "names")
+
+
+def COUNTRY_STEMS() -> set[str]:  # noqa: N802 - a constant that needs the stemmer
+    return content_stems("north korea korean russia russian south")
+
+
 RELATIVE_TIME = ("last year", "this year", "earlier", "recently", "previously", "in recent months")
 
 
@@ -182,8 +190,13 @@ def answerability(question: str, answer: str, evidence: list[str]) -> tuple[bool
         return True, "ok"
     q_names = {fold(w) for w in re.findall(r"\b[A-Z][\w’'-]+", question)}
     topic = _stems(words(question)) - _stems(sorted(q_names))
-    lead = re.search(r"\bwhich ((?:\w+\s+){0,3}\w+)|^\s*who (?:is|was|are|were) the (\w+)", fold(question))
-    focus = _stems(words(lead.group(1) or lead.group(2))) - _stems(sorted(q_names)) if lead else set()
+    lead = re.search(r"\bwhich ((?:[\w']+\s+){0,3}[\w']+)|^\s*who (?:is|was|are|were) the (\w+)"
+                     r"|\bname of (?:the )?((?:[\w']+\s+){0,3}[\w']+)", fold(question))
+    focus = set()
+    if lead:
+        phrase = next(g for g in lead.groups() if g)
+        name_stems = content_stems(" ".join(w for w in q_names if w not in ROLE_WORDS))
+        focus = content_stems(phrase) - COUNTRY_STEMS() - name_stems - content_stems(" ".join(CLASS_NOUNS))
     count = re.search(r"how (?:many|much) (\w+)", fold(question))
     if count:
         focus |= _stems([count.group(1)])
@@ -202,7 +215,8 @@ def answerability(question: str, answer: str, evidence: list[str]) -> tuple[bool
     for sentence in typed:
         have = content_stems(sentence)
         covered = len(topic & have) / len(topic) if topic else 1.0
-        if (kind == "name" or covered >= 0.5) and focus <= have:
+        focused = len(focus & have) / len(focus) >= 0.5 if focus else True
+        if (kind in ("name", "place") or covered >= 0.5) and focused:
             return True, "ok"
     missing = sorted((topic | focus) - set().union(*(content_stems(s) for s in typed)))
     return False, f"no cited {kind} is about {', '.join(missing) or 'the question'}"

@@ -166,3 +166,16 @@ def test_planted_prompt_injection_does_not_change_behaviour(tmp_path: Path, answ
     for f in answer.citations:
         assert (docs / f.doc).read_text(encoding="utf-8")[f.start : f.end] == f.quote
     assert all(1 <= n <= len(answer.citations) for s in answer.sentences for n in s.citations)
+
+
+def test_conflict_may_cite_an_unshown_retrieved_sentence_but_the_model_may_not() -> None:
+    shown = SENTS[:3]
+    unshown = [PromptSentence(4, SENTS[3].doc, SENTS[3].start, SENTS[3].end, SENTS[3].text, SENTS[3].meta)]
+    raw = json.dumps({"sentences": [
+        {"text": "Oleg Kojemyako is the Governor of Russia’s Far East.", "cites": [3]},
+        {"text": "Oleg Kozhemyako governs Russia’s Primorye region.", "cites": [4]},  # not shown: dropped
+    ]})
+    answer = finalize("Who is Oleg Kojemyako?", "Who is Oleg Kojemyako?", raw, shown, SupportJudge(), "s", unshown)
+    assert answer.sentences[1].citations == [] and not answer.sentences[1].supported
+    assert len(answer.conflicts) == 1 and "Primorye region" in answer.conflicts[0].summary
+    assert answer.citations[-1].quote == GOV_002

@@ -56,3 +56,13 @@ def test_spelling_variants_are_reported_as_a_difference_of_spelling() -> None:
 def test_spelling_variants_name_transliterations_not_related_words() -> None:
     assert spelling_variants("Then Kojemyako spoke.", "Then Kozhemyako spoke.") == [("Kojemyako", "Kozhemyako")]
     assert spelling_variants("Both North Korea and Russia.", "The North Korean side and Russia.") == []
+
+
+def test_name_and_place_questions_need_their_focus_word_not_the_question_wording() -> None:
+    gov = ("According to North Korean state media (KCNA), on December 13, 2023, officials of North Korea’s Ministry "
+           "of Economy hosted Oleg Kojemyako, the Governor of Russia’s Far East, in Pyongyang.")
+    assert not answerability("What is the name of North Korea's Minister of Economy?",
+                             "The Minister of Economy hosted Oleg Kojemyako.", [gov])[0]
+    met = "Senior North Korean economic figures recently met with Oleg Kozhemyako in Pyongyang."
+    assert answerability("In which city did North Korean officials meet the Russian governor?",
+                         "They met in Pyongyang.", [met]) == (True, "ok")
