@@ -363,9 +363,6 @@ class Answerer:
         passages = self.retriever.search(standalone, self.cfg.k)
         t_retrieved = time.perf_counter()
         sents = select_sentences(passages, standalone, self.cfg.max_prompt_sentences)
-        shown = {(s.doc, s.start) for s in sents}
-        unshown = [PromptSentence(len(sents) + i + 1, s.doc, s.start, s.end, s.text, s.meta) for i, s in enumerate(
-            x for x in select_sentences(passages, standalone, 10_000) if (x.doc, x.start) not in shown)]
         docs = sorted({p.chunk.doc for p in passages})
         searched = f"Searched {len(passages)} passages ({len(sents)} sentences) in {', '.join(docs) or 'no documents'}."
         stats = Stats()
@@ -386,7 +383,8 @@ class Answerer:
                 raise
             incomplete = True
             yield ("status", f"generation stopped early: {exc}")
-        answer = finalize(question, standalone, raw, sents, self.judge, searched, unshown)
+        answer = finalize(question, standalone, raw, sents, self.judge, searched,
+                          self._counterparts(raw, sents, passages, standalone))
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()
@@ -401,6 +399,23 @@ class Answerer:
             "gen_tok_per_s": round(stats.generate_per_s, 1),
         }
         yield ("answer", answer)
+
+    def _counterparts(
+        self, raw: str, sents: list[PromptSentence], passages: list[Passage], question: str
+    ) -> list[PromptSentence]:
+        """Sentences the model was not shown that may report its cited facts differently: the rest of
+        the retrieved chunks, plus the other documents' closest chunks to each cited sentence
+        (a rewrite of the same report often spells names differently, so the question misses it)."""
+        cited = sorted({c for _, cites in parse_output(raw) for c in cites if isinstance(c, int)
+                        and 1 <= c <= len(sents)})
+        extra = []
+        for n in cited[:3]:
+            near = self.retriever.search(sents[n - 1].text, 6, diverse=False)  # here the near-duplicate IS the point
+            extra += [p for p in near if p.chunk.doc != sents[n - 1].doc][:2]
+        shown = {(s.doc, s.start) for s in sents}
+        rest = [x for x in select_sentences(passages + extra, question, 10_000) if (x.doc, x.start) not in shown]
+        unique = list({(x.doc, x.start): x for x in rest}.values())
+        return [PromptSentence(len(sents) + i + 1, x.doc, x.start, x.end, x.text, x.meta) for i, x in enumerate(unique)]
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None) -> Answer:
         answer: Answer | None = None

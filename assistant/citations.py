@@ -55,8 +55,14 @@ def words(text: str) -> list[str]:
     return out
 
 
+IRREGULAR = {"met": "meet", "held": "hold", "led": "lead", "sent": "send", "took": "take", "gave": "give",
+             "made": "make", "told": "tell", "spoke": "speak", "began": "begin", "came": "come", "went": "go",
+             "sought": "seek", "brought": "bring", "paid": "pay", "built": "build", "won": "win", "left": "leave"}
+
+
 def content_stems(text: str) -> set[str]:
-    return {_stemmer().stemWord(w) for w in words(text) if w not in STOPWORDS and len(w) > 1}
+    """Stemmed content words; irregular past forms map to their verb (met -> meet)."""
+    return {_stemmer().stemWord(IRREGULAR.get(w, w)) for w in words(text) if w not in STOPWORDS and len(w) > 1}
 
 
 def numbers(text: str) -> set[str]:

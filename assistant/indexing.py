@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,12 +35,19 @@ class IngestReport:
         return asdict(self)
 
 
-def _complete(versions: dict[str, Any], doc: Document) -> bool:
+def version_of(doc: Document, settings: Settings) -> str:
+    """A stored version = the document's bytes AND how they were chunked: changing the chunk
+    settings re-chunks on the next ingest instead of silently keeping old chunks."""
+    key = f"{doc.sha256}:{settings.chunk_tokens}:{settings.chunk_overlap_sentences}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _complete(versions: dict[str, Any], doc: Document, version: str) -> bool:
     """True when exactly this version of the document is fully stored."""
     entry = versions.get(doc.name)
-    if not entry or list(entry["versions"]) != [doc.sha256]:
+    if not entry or list(entry["versions"]) != [version]:
         return False
-    v = entry["versions"][doc.sha256]
+    v = entry["versions"][version]
     return bool(v["present"] == v["expected"])
 
 
@@ -64,14 +72,15 @@ def ingest(
             continue
         seen.add(doc.name)
         report.documents += 1
-        if _complete(versions, doc):
+        version = version_of(doc, settings)
+        if _complete(versions, doc, version):
             report.skipped += 1
-            report.chunks += versions[doc.name]["versions"][doc.sha256]["expected"]
+            report.chunks += versions[doc.name]["versions"][version]["expected"]
             continue
         chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_sentences, embedder.count_tokens)
         embeddings = embedder.get_text_embedding_batch([c.text for c in chunks])
-        index.add(doc, chunks, embeddings)  # new version first, so a crash never leaves nothing
-        index.remove_doc(doc.name, keep_sha=doc.sha256)
+        index.add(doc, version, chunks, embeddings)  # new version first, so a crash never leaves nothing
+        index.remove_doc(doc.name, keep_sha=version)
         report.chunks += len(chunks)
         report.embedded += len(chunks)
     for folder in (p.resolve() for p in paths if p.is_dir()):

@@ -82,8 +82,8 @@ class Retriever:
         vindex = VectorStoreIndex.from_vector_store(self.index.vector_store(), embed_model=self.embedder)
         self._dense = vindex.as_retriever(similarity_top_k=self._n)
 
-    def search(self, query: str, k: int | None = None) -> list[Passage]:
-        """Top-k passages for a query, near-duplicates pushed behind distinct evidence."""
+    def search(self, query: str, k: int | None = None, diverse: bool = True) -> list[Passage]:
+        """Top-k passages for a query; near-duplicates pushed behind distinct evidence unless `diverse` is off."""
         query = check_query(query, self.settings)
         k = k or self.settings.k
         if not self.chunks:
@@ -94,7 +94,7 @@ class Retriever:
                 if cid in self.chunks:
                     fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         ordered = sorted(fused, key=lambda c: -fused[c])
-        chosen = self._diversify(ordered, k)
+        chosen = self._diversify(ordered, k) if diverse else ordered[:k]
         return [Passage(rank=i + 1, score=fused[cid], chunk=self.chunks[cid]) for i, cid in enumerate(chosen)]
 
     def _dense_ids(self, query: str) -> list[str]:

@@ -123,7 +123,7 @@ class Index:
             entry["versions"][sha] = {"present": n, "expected": int(meta["n_chunks"])}
         return out
 
-    def add(self, doc: Document, chunks: list[Chunk], embeddings: list[list[float]]) -> None:
+    def add(self, doc: Document, version: str, chunks: list[Chunk], embeddings: list[list[float]]) -> None:
         """Upsert a document version's chunks through llama-index (deterministic ids: idempotent)."""
         from llama_index.core.schema import TextNode
 
@@ -133,7 +133,7 @@ class Index:
             ref = doc.reference_for(chunk.start, chunk.end)
             meta: dict[str, Any] = {
                 "doc": doc.name,
-                "doc_sha": doc.sha256,
+                "doc_sha": version,
                 "n_chunks": len(chunks),
                 "source": str(doc.path.resolve()),
                 "title": doc.title,

@@ -153,3 +153,11 @@ def test_chunks_fit_the_embedder(seed_cfg: Settings) -> None:
     for path in (SEED_000, SEED_002):
         for c in chunk_document(load(path, 2_000_000), seed_cfg.chunk_tokens, 1, embedder.count_tokens):
             assert embedder.count_tokens(c.text) <= 256
+
+
+def test_changing_chunk_settings_rechunks_on_the_next_ingest(cfg: Settings) -> None:
+    first = ingest([SEEDS], cfg)
+    smaller = cfg.model_copy(update={"chunk_tokens": 64})
+    second = ingest([SEEDS], smaller)
+    assert second.embedded == second.chunks > first.chunks and second.skipped == 0
+    assert Index(smaller, get_embedder(smaller).model_name).count() == second.chunks  # old chunks gone
