@@ -826,8 +826,8 @@ def marks(cites: Iterable[int]) -> str:
 
 def conflict_text(brief: Brief, c: BriefConflict, fmt: Callable[[str], str], mark: Callable[[int], str]) -> str:
     a, b = sorted(c.sides[:2], key=lambda side: brief.label(side.doc))
-    return (f"{brief.label(a.doc)} reports {fmt('“…' + a.excerpt + '”')}{mark(a.citation)}; "
-            f"{brief.label(b.doc)} reports {fmt('“…' + b.excerpt + '”')}{mark(b.citation)}.")
+    return (f"{fmt(brief.label(a.doc))} reports {fmt('“…' + a.excerpt + '”')}{mark(a.citation)}; "
+            f"{fmt(brief.label(b.doc))} reports {fmt('“…' + b.excerpt + '”')}{mark(b.citation)}.")
 
 
 def cited_sources_text(row: SourceRow) -> str:

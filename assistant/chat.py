@@ -23,6 +23,7 @@ import logging  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 import warnings  # noqa: E402
@@ -32,6 +33,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from assistant import brief as briefing  # noqa: E402
 from assistant.answer import REFUSAL, Answer, Answerer, Footnote  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embeddings import EmbeddingError, get_embedder  # noqa: E402
@@ -78,6 +80,12 @@ CSS = """
 .bf-docs table { width: 100%; border-collapse: collapse; }
 .bf-docs th, .bf-docs td { text-align: left; padding: .25em .5em;
   border-bottom: 1px solid var(--border-color-primary); }
+.bf-brief h3 { font-size: 1.3em; margin: 0 0 .2em; }
+.bf-brief h4 { font-size: .85em; text-transform: uppercase; letter-spacing: .04em; margin: .9em 0 .3em;
+  border-bottom: 1px solid var(--border-color-primary); }
+.bf-brief-bluf { border-left: 4px solid #1d3f6e; padding: .3em .8em; background: rgba(29, 63, 110, .08); }
+.bf-brief ul, .bf-brief ol { margin: 0; padding-left: 1.4em; }
+.bf-brief-notes { font-size: .8em; }
 """
 
 
@@ -236,7 +244,65 @@ def explain(exc: Exception) -> str:
         return f"The language model is not available: {exc}"
     if isinstance(exc, EmbeddingError):
         return f"The embedding model is not available: {exc}"
+    if isinstance(exc, briefing.BriefError):
+        return f"No brief: {exc}."
     return f"Something went wrong while answering ({type(exc).__name__}); the details are in the server log."
+
+
+# --- brief ---------------------------------------------------------------------------------------
+
+BRIEF_TOPIC = "North Korea–Russia economic cooperation"
+BRIEF_STEPS = len(briefing.SUBQUESTIONS) + 3  # evidence sub-questions, BLUF, judgments, PDF
+
+
+def conflict_html(brief: briefing.Brief, c: briefing.BriefConflict) -> str:
+    """Like `briefing.conflict_text`, with the document labels escaped too."""
+    a, b = sorted(c.sides[:2], key=lambda side: brief.label(side.doc))
+    return " ".join(f'{esc(brief.label(x.doc))} reports “…{esc(x.excerpt)}”<sup class="bf-ref">[{x.citation}]</sup>'
+                    + (";" if x is a else ".") for x in (a, b))
+
+
+def brief_html(brief: briefing.Brief, trimmed: list[str]) -> str:
+    """The brief as a preview: every piece of text escaped, footnote markers as superscripts."""
+    t = briefing.SECTION_TITLES
+
+    def sup(cites: list[int]) -> str:
+        return "".join(f'<sup class="bf-ref">[{n}]</sup>' for n in cites)
+
+    def items(lines: list[str], empty: str, tag: str = "ul") -> str:
+        return f"<{tag}>{''.join(f'<li>{x}</li>' for x in lines) or f'<li>{esc(empty)}</li>'}</{tag}>"
+
+    parts = [f"<h3>{esc(brief.title)}</h3>", f'<div class="bf-muted">{esc(brief.date_line)}</div>',
+             f"<h4>{esc(t['bluf'])}</h4>",
+             '<p class="bf-brief-bluf">' + " ".join(esc(s.text) + sup(s.citations) for s in brief.bluf) + "</p>",
+             f"<h4>{esc(t['judgments'])}</h4>",
+             items([f"{esc(j.text)}{sup(j.citations)} <i>{esc(j.confidence_sentence)}</i>" for j in brief.judgments],
+                   "No judgment passed the citation checks.", "ol"),
+             f"<h4>{esc(t['evidence'])}</h4>", items([esc(s.text) + sup(s.citations) for s in brief.evidence], "none"),
+             f"<h4>{esc(t['conflicts'])}</h4>",
+             items([conflict_html(brief, c) for c in brief.conflicts],
+                   "No disagreement between the documents was found in the retrieved passages."),
+             f"<h4>{esc(t['gaps'])}</h4>",
+             items([f"<b>Assumption:</b> {esc(s.text)}{sup(s.citations)}" for s in brief.assumptions]
+                   + [f"<b>Gap:</b> {esc(s.text)}{sup(s.citations)}" for s in brief.gaps], "none"),
+             f"<h4>{esc(t['sources'])}</h4>",
+             items([f"{esc(r.label)}: {esc(r.title)} ({esc(r.doc)}) — {esc(r.reliability)}" for r in brief.sources],
+                   "none"),
+             f"<h4>{esc(t['notes'])}</h4>",
+             '<div class="bf-brief-notes">' + items(
+                 [f"[{f.n}] “{esc(f.quote)}” — {esc(brief.label(f.doc))}, chars {f.start}–{f.end}"
+                  for f in brief.footnotes], "none") + "</div>"]
+    took = brief.timings.get("total_s")
+    foot = [f"{brief.llm_calls} model calls", f"{took:.0f} s" if took else ""]
+    if trimmed:
+        foot.append("the PDF was shortened to fit one page: " + ", ".join(trimmed))
+    parts.append(f'<div class="bf-muted">{esc(" · ".join(x for x in foot if x))}</div>')
+    return f'<div class="bf-brief bf-brief-final">{"".join(parts)}</div>'
+
+
+def brief_filename(topic: str) -> str:
+    slug = "".join(c if c.isascii() and c.isalnum() else "-" for c in topic.lower())
+    return "brief-" + ("-".join(x for x in slug.split("-") if x)[:60] or "topic")
 
 
 # --- documents -------------------------------------------------------------------------------
@@ -393,6 +459,30 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
         status = "".join(f"<div>{esc(line)}</div>" for line in lines)
         return f'<div class="bf-upload-status">{status}</div>', docs_html(index), None
 
+    def write_brief(topic: str, progress: gr.Progress = gr.Progress()) -> tuple[str, str | None, str | None]:  # noqa: B008
+        """The Brief tab: draft, check and render one brief; files go to a fresh temp folder."""
+        step = [0]
+
+        def say(message: str) -> None:
+            step[0] += 1
+            progress(min(step[0], BRIEF_STEPS) / BRIEF_STEPS, desc=message)
+
+        progress(0, desc="searching the documents…")
+        try:
+            writer = briefing.BriefWriter(cfg, backend=shared.backend, retriever=shared.retriever)
+            brief = writer.write(topic or "", say)
+            say("typesetting the one-page PDF")
+            out = Path(tempfile.mkdtemp(prefix="bf-brief-"))
+            name = brief_filename(brief.topic)
+            md, pdf = out / f"{name}.md", out / f"{name}.pdf"
+            md.write_text(briefing.to_markdown(brief), encoding="utf-8")
+            printed = briefing.write_pdf(brief, pdf)
+        except Exception as exc:
+            if not isinstance(exc, (briefing.BriefError, QueryError, StoreError, LLMError, EmbeddingError)):
+                log.exception("brief on %r failed", topic)
+            return notice_html(explain(exc)), None, None
+        return brief_html(brief, printed.trimmed), str(md), str(pdf)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # theme/css on Blocks: kept for plain .launch() callers
         blocks = gr.Blocks(title="Briefing assistant", theme=THEME, css=CSS, analytics_enabled=False)
@@ -418,6 +508,16 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
                                 file_types=list(LOADERS), file_count="multiple", type="filepath", elem_id="bf-upload")
                 add = gr.Button("Add to index", variant="primary", elem_id="bf-add")
                 upload_status = gr.HTML(elem_id="bf-upload-status")
+            with gr.Tab("Brief", id="brief"):
+                with gr.Row():
+                    topic = gr.Textbox(BRIEF_TOPIC, label="Topic", scale=8, max_lines=2, elem_id="bf-brief-topic")
+                    write = gr.Button("Write brief", variant="primary", scale=1, elem_id="bf-brief-write")
+                gr.HTML('<div class="bf-muted">A one-page brief (BLUF, key judgments, evidence, conflicts, gaps, '
+                        "sources), every fact footnoted; takes a minute or two.</div>")
+                preview = gr.HTML(elem_id="bf-brief-preview")
+                with gr.Row():
+                    brief_md = gr.File(label="Markdown", interactive=False, elem_id="bf-brief-md")
+                    brief_pdf = gr.File(label="PDF (one page)", interactive=False, elem_id="bf-brief-pdf")
         for trigger, name in ((box.submit, "ask"), (ask.click, "ask_button")):
             trigger(respond, [box, chatbot, turns], [chatbot, box, turns], concurrency_limit=2,
                     concurrency_id="answer", show_progress="hidden", api_name=name,
@@ -430,6 +530,8 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
             return shared.ask(question).model_dump()
 
         gr.api(answer_json, api_name="answer_json", concurrency_limit=2, concurrency_id="answer")
+        write.click(write_brief, [topic], [preview, brief_md, brief_pdf], concurrency_limit=2,
+                    concurrency_id="answer", show_progress="full", api_name="write_brief")
         add.click(add_documents, [files], [upload_status, listing, files], concurrency_limit=1,
                   concurrency_id="ingest", api_name="add_documents")
         app.load(lambda: docs_html(shared.retriever.index), None, listing, **quiet)

@@ -134,7 +134,8 @@ class SupportJudge:
 
 
 QUANTITY = re.compile(
-    r"\bhow (many|much|old|long|large|big|far)\b|\b(population|age|value|cost|price|number of|amount)\b"
+    r"\bhow (many|much|old|long|large|big|far)\b"
+    r"|\b(population|age|value|cost|price|number of|amount|fraction|proportion|percentage)\b"
 )
 PERSON = re.compile(r"^\s*(who|whom|whose|which)\b|\bnames? of\b|\bwhat is the name\b")
 PLACE = re.compile(r"^\s*where\b|\bin which (city|country|place)\b")
@@ -159,14 +160,22 @@ def _has_date(text: str) -> bool:
     )
 
 
+NUMBER_WORDS = frozenset(
+    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
+    eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion half
+    third quarter fifth sixth seventh eighth ninth tenth dozen""".split()  # noqa: SIM905
+)
+
+
 def quantities(text: str) -> set[str]:
-    """Numbers that are amounts, not parts of a date (years, day of month)."""
+    """Amounts, in digits or words ("one-eighth", "two hundred and fifty"), not parts of a date."""
     low = fold(text)
+    spelled = {w for w in re.findall(r"[a-z]+", low) if w in NUMBER_WORDS}
     dates = set(re.findall(r"\b(?:1[89]|20)\d\d\b", low))
     for month in MONTHS:
         for m in re.finditer(rf"{month}\s+(\d{{1,2}})\b|\b(\d{{1,2}})\s+{month}", low):
             dates.add(m.group(1) or m.group(2))
-    return numbers(text) - dates
+    return (numbers(text) - dates) | spelled
 
 
 def question_kind(question: str) -> str | None:

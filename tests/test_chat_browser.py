@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -288,3 +290,30 @@ def test_upload_names_are_reduced_to_a_safe_basename() -> None:
     assert safe_upload_name("...txt") is None
     assert safe_upload_name("script.py") is None
     assert safe_upload_name("a<b>.txt") == "a_b_.txt"
+
+
+@pytest.mark.browser
+def test_brief_tab_writes_a_footnoted_one_page_brief(page: Any, tmp_path: Path) -> None:
+    page.get_by_role("tab", name="Brief").click()
+    expect(page.locator("#bf-brief-topic textarea")).to_have_value("North Korea–Russia economic cooperation")
+    t0 = time.perf_counter()
+    page.locator("#bf-brief-write").click()
+    preview = page.locator("#bf-brief-preview .bf-brief-final, #bf-brief-preview .bf-final").first
+    preview.wait_for(state="visible", timeout=400_000)
+    TIMINGS["brief_in_browser_s"] = round(time.perf_counter() - t0, 2)
+    text = preview.inner_text()
+    assert "bottom line" in text.lower(), text[:500]
+    assert preview.locator("sup.bf-ref").count() >= 1
+    assert "Traceback" not in text
+    link = page.locator("#bf-brief-pdf a[download]").first
+    expect(link).to_be_visible(timeout=30_000)
+    expect(page.locator("#bf-brief-md a[download]").first).to_be_visible()
+    with page.expect_download() as download:
+        link.click()
+    pdf = tmp_path / "brief.pdf"
+    download.value.save_as(str(pdf))
+    pdfinfo = shutil.which("pdfinfo")
+    if pdfinfo is None:
+        pytest.skip("pdfinfo (poppler-utils) is not installed")
+    info = subprocess.run([pdfinfo, str(pdf)], capture_output=True, text=True, timeout=60).stdout
+    assert re.search(r"^Pages:\s+1$", info, re.MULTILINE), info

@@ -66,3 +66,11 @@ def test_name_and_place_questions_need_their_focus_word_not_the_question_wording
     met = "Senior North Korean economic figures recently met with Oleg Kozhemyako in Pyongyang."
     assert answerability("In which city did North Korean officials meet the Russian governor?",
                          "They met in Pyongyang.", [met]) == (True, "ok")
+
+
+def test_quantities_spelled_in_words_count() -> None:
+    ev = "One eighth of the whole population were colored slaves."
+    assert answerability("What fraction of the population were slaves?", "One eighth.", [ev])[0]
+    assert answerability("How many years of unrequited toil did the bondsman endure?",
+                         "Two hundred and fifty years.",
+                         ["all the wealth piled by the bondsman's two hundred and fifty years of unrequited toil"])[0]
