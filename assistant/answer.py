@@ -30,6 +30,7 @@ from assistant.llm import Backend, Message, Stats, get_backend
 from assistant.retrieval import Passage, Retriever, check_query
 
 REFUSAL = "The sources do not say."
+SENTENCE_CHARS = 320  # schema bound per answer sentence: room for a copied news sentence (~240) to finish
 PROMPTS = REPO_ROOT / "prompts"
 
 
@@ -138,7 +139,7 @@ def answer_schema(n: int) -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "properties": {
-                        "text": {"type": "string", "minLength": 3, "maxLength": 240},
+                        "text": {"type": "string", "minLength": 3, "maxLength": SENTENCE_CHARS},
                         "cites": {"type": "array", "minItems": 1, "maxItems": 3,
                                   "items": {"type": "integer", "enum": list(range(1, n + 1))}},
                     },
@@ -177,6 +178,15 @@ def parse_output(raw: str) -> list[tuple[str, list[Any]]]:
             cites: list[Any] = [int(x) for x in re.findall(r"-?\d+", m.group(2))]
             out.append((text, cites))
         return out
+
+
+def repair_cut(text: str, limit: int) -> str:
+    """A sentence stopped at the schema's maxLength is cut back to its last complete clause
+    ("... reported on 13" would state a wrong date); "" when no clause of six words is left."""
+    if len(text) < limit - 12 or text.rstrip().endswith((".", "!", "?", "”", '"')):
+        return text
+    head = text[: text.rfind(",")] if "," in text else ""
+    return head.rstrip() + "." if len(head.split()) >= 6 else ""
 
 
 def clean_text(text: str) -> str:
@@ -261,7 +271,7 @@ def finalize(
     valid = {s.n for s in sents}
     checked: list[tuple[str, list[int], bool, float, str]] = []
     for text, cites in parse_output(raw):
-        text = clean_text(text)
+        text = clean_text(repair_cut(text, SENTENCE_CHARS))
         if not text:
             continue
         good = list(dict.fromkeys(c for c in cites if isinstance(c, int) and c in valid))

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.answer import MARKERS, Footnote, clean_text, prompt
+from assistant.answer import MARKERS, Footnote, clean_text, prompt, repair_cut
 from assistant.citations import SupportJudge, aligned_differences, content_stems, shared_subject
 from assistant.config import Settings
 from assistant.llm import Backend, Message, Stats
@@ -53,6 +53,7 @@ SUBQUESTIONS = (  # one per facet of the evidence; {subject} = the topic's named
     "Who is concerned about {subject}, and why?",
     "Who accused {subject} of what?",
 )
+BLUF_CHARS = 220  # schema bound of a BLUF sentence; one stopped there is cut back to a complete clause
 PROMPT_SENTENCES = 8  # per sub-question: targeted retrieval needs fewer, and prompt tokens dominate latency
 GAP_QUERY = "{subject}: details not specified, not provided, without specifying"
 GAP = re.compile(
@@ -333,14 +334,6 @@ def topic_gap(topic: str, text: str) -> str | None:
     return None
 
 
-def repair_cut(text: str, limit: int) -> str:
-    """A sentence stopped at the schema's maxLength is cut back to its last complete clause."""
-    if len(text) < limit - 12 or text.rstrip().endswith((".", "!", "?", "”", '"')):
-        return text
-    head = text[: text.rfind(",")] if "," in text else ""
-    return head.rstrip() + "." if len(head.split()) >= 6 else ""
-
-
 # --- judgments wording -------------------------------------------------------------------------------------------
 
 
@@ -402,7 +395,7 @@ def _cites(n: int) -> dict[str, Any]:
 
 
 def bluf_schema(n: int) -> dict[str, Any]:
-    item = {"type": "object", "properties": {"text": {"type": "string", "minLength": 10, "maxLength": 220},
+    item = {"type": "object", "properties": {"text": {"type": "string", "minLength": 10, "maxLength": BLUF_CHARS},
                                              "cites": _cites(n)},
             "required": ["text", "cites"], "additionalProperties": False}
     return {"type": "object", "properties": {"sentences": {"type": "array", "minItems": 2, "maxItems": 3,
@@ -681,8 +674,8 @@ class BriefWriter:
                 if s.reason == "conflict between sources":
                     continue  # the conflicts section is built from all retrieved pairs
                 cites = [ids[c] for c in s.citations]
-                text = repair_cut(s.text, 240)
-                why = s.reason if not s.supported else "cut off mid-sentence" if not text else None
+                text = s.text  # already cut back to a complete clause by the answer path
+                why = s.reason if not s.supported else None
                 if why is None:
                     verdict = self.judge.judge(text, registry.quotes(cites))
                     why = faithful(text, registry.quotes(cites)) if verdict.supported else verdict.reason
@@ -773,7 +766,7 @@ class BriefWriter:
         out: list[BriefSentence] = []
         for item in _load_json(raw, "sentences"):
             text = clean_text(str(item.get("text", "")))
-            text = repair_cut(text, 240)
+            text = repair_cut(text, BLUF_CHARS)
             if text and text[-1] not in ".!?”\"":
                 text += "."
             checked = self._check(text, list(item.get("cites", [])), facts, registry) if text else "empty"

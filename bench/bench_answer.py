@@ -1,7 +1,8 @@
 """Answer benchmark: time to first token, total time, tokens/s, peak RSS, and our overhead
 against a bare llama.cpp call with the identical prompt, schema and settings.
 
-Run on a quiet machine: `.venv/bin/python bench/bench_answer.py [--json]`.
+Run on a quiet machine: `.venv/bin/python bench/bench_answer.py [--runtime llama-server|xllamacpp] [--json]`;
+run it once per runtime to compare the two llama.cpp runtimes on identical work.
 Order matters for the KV cache: all our answers run first, then all bare calls in the same
 order, so each call starts from the same cache state (system prompt cached, question not).
 """
@@ -53,12 +54,22 @@ def bare_call(backend: EmbeddedBackend, answerer: Answerer, question: str) -> fl
     return time.perf_counter() - t0
 
 
+def server_peak_rss_mb(backend: EmbeddedBackend) -> int | None:
+    """Peak RSS of the llama-server child (the model lives there, not in this process)."""
+    process = getattr(backend, "process", None)
+    if process is None:
+        return None
+    status = Path(f"/proc/{process.proc.pid}/status").read_text()
+    return round(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--runtime", choices=["llama-server", "xllamacpp"], default="llama-server")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Settings(index_dir=Path(tmp) / "index", backend="embedded")
+        cfg = Settings(index_dir=Path(tmp) / "index", backend="embedded", embedded_runtime=args.runtime)
         ingest([REPO_ROOT / "seeds"], cfg)
         t0 = time.perf_counter()
         backend = EmbeddedBackend(cfg)
@@ -73,6 +84,7 @@ def main() -> None:
             rows.append({"question": q, "refused": a.refused, **a.timings})
         for q in QUESTIONS:
             bare.append(bare_call(backend, answerer, q))
+        model_rss_mb = server_peak_rss_mb(backend)
     first = [r["first_token_s"] for r in rows]
     total = [r["total_s"] for r in rows]
     result = {
@@ -84,7 +96,9 @@ def main() -> None:
         "cached_tokens_mean": round(statistics.mean(r["cached_tokens"] for r in rows)),
         "prompt_tok_per_s_mean": round(statistics.mean(r["prompt_tok_per_s"] for r in rows), 1),
         "gen_tok_per_s_mean": round(statistics.mean(r["gen_tok_per_s"] for r in rows), 1),
+        "runtime": args.runtime,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "llama_server_peak_rss_mb": model_rss_mb,
         "bare_total_p50_s": pct(bare, 0.5),
         "overhead_ratio": round(sum(ours) / sum(bare) - 1, 3),
         "targets": "first token p50 < 6 s; total p50 < 20 s; overhead < 10%",

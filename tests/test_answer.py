@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS, make_settings
 
-from assistant.answer import Answerer, PromptSentence, TextStreamer, finalize, parse_output, select_sentences
+from assistant.answer import (
+    SENTENCE_CHARS,
+    Answerer,
+    PromptSentence,
+    TextStreamer,
+    finalize,
+    parse_output,
+    repair_cut,
+    select_sentences,
+)
 from assistant.citations import SupportJudge, aligned_differences
 from assistant.config import Settings
 from assistant.indexing import ingest
@@ -74,6 +83,24 @@ def test_a_citation_to_the_wrong_neighbour_is_repointed_to_the_supporting_senten
                                      "cites": [1]}]})
     answer = _final(raw)
     assert answer.citations[0].quote == SANCTIONS and answer.sentences[0].supported
+
+
+def test_a_sentence_cut_by_max_length_is_shortened_to_its_last_clause() -> None:
+    cut = ("Senior North Korean economic figures met with Oleg Kozhemyako, the governor of Russia’s Primorye region, "
+           "in Pyongyang to discuss bolstering economic collaboration between their nations, as reported by North")
+    assert repair_cut(cut, len(cut) + 5).endswith("between their nations.")
+    assert repair_cut("A complete sentence.", 30) == "A complete sentence."
+
+
+def test_an_answer_sentence_stopped_by_the_length_bound_is_cut_back_to_a_complete_clause() -> None:
+    # Seen in the eval: a copied sentence stopped at the bound read "... state media on 13", a wrong date.
+    long = GOV_002[:-1] + ", a date that observers in Seoul and elsewhere in the region did not dispute at all"
+    cut = long[:SENTENCE_CHARS]
+    assert len(cut) == SENTENCE_CHARS and not cut.endswith(".")
+    answer = _final(json.dumps({"sentences": [{"text": cut, "cites": [4]}]}),
+                    "When did North Korean officials meet the Russian governor in Pyongyang?")
+    first = answer.sentences[0]
+    assert first.text == GOV_002 and first.supported
 
 
 def test_leaked_labels_and_markers_are_stripped() -> None:

@@ -39,7 +39,6 @@ from assistant.brief import (
     judgments_schema,
     pdf_pages,
     renumber,
-    repair_cut,
     role_swap,
     to_html,
     to_markdown,
@@ -202,13 +201,6 @@ def test_topics_the_documents_do_not_cover_are_named() -> None:
     assert topic_gap("Kim Jong Un nuclear program", both) is None  # "Un" is not the U.N. alias
     assert "brazilian" in (topic_gap("Brazilian coffee export prices", both) or "")
     assert topic_gap("China–Russia trade", both) == "china"
-
-
-def test_a_sentence_cut_by_max_length_is_shortened_to_its_last_clause() -> None:
-    cut = ("Senior North Korean economic figures met with Oleg Kozhemyako, the governor of Russia’s Primorye region, "
-           "in Pyongyang to discuss bolstering economic collaboration between their nations, as reported by North")
-    assert repair_cut(cut, len(cut) + 5).endswith("between their nations.")
-    assert repair_cut("A complete sentence.", 30) == "A complete sentence."
 
 
 # --- deterministic sections from the seeds ---
