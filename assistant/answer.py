@@ -235,6 +235,18 @@ def _repoint(
     return [best] if score >= judge.threshold else cites
 
 
+def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str) -> list[int]:
+    """Drop citations that add nothing (ALCE: not supporting alone while the others still do), so a
+    reader is never sent to a passage that does not bear on the sentence; corroborating ones stay."""
+    kept = list(cites)
+    for c in cites:
+        rest = [k for k in kept if k != c]
+        if rest and not judge.judge(text, _evidence([c], sents), question).supported \
+                and judge.judge(text, _evidence(rest, sents), question).supported:
+            kept = rest
+    return kept
+
+
 ConflictFound = tuple[int, int, str, list[str], list[str]]  # passage a, passage b, summary, a's words, b's words
 
 
@@ -278,7 +290,7 @@ def finalize(
         if not good:
             checked.append((text, [], False, 0.0, "no valid citation"))
             continue
-        good = _repoint(text, good, sents, judge, standalone)
+        good = _prune(text, _repoint(text, good, sents, judge, standalone), sents, judge, standalone)
         verdict = judge.judge(text, _evidence(good, sents), standalone)
         checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
     supported = [c for c in checked if c[2]]

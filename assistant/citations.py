@@ -280,8 +280,9 @@ def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
 
     After a shared run of three words ("the governor of Russia’s"), each sentence continues
     until it meets a word the other has again; if both continuations name something (a
-    capitalised word or a number) the other sentence never mentions, that is a difference:
-    [Far East | Primorye region]. Transliterations (Kojemyako/Kozhemyako) are not differences.
+    capitalised word or a number) the other sentence never mentions, and both runs meet again
+    at the same word (or both sentences end), that is a difference: [Far East | Primorye region].
+    Transliterations (Kojemyako/Kozhemyako) are not differences.
     """
     ta, tb = _tokens(a), _tokens(b)
     fa, fb = [_norm(t) for t in ta], [_norm(t) for t in tb]
@@ -295,6 +296,8 @@ def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
                 continue
             ea = _until_resync(fa, i + 3, set(fb[j + 3 :]))
             eb = _until_resync(fb, j + 3, set(fa[i + 3 :]))
+            if fa[ea : ea + 1] != fb[eb : eb + 1]:
+                continue  # not one slot filled two ways: the runs do not meet again at the same word
             pa, pb = ta[i + 3 : ea], tb[j + 3 : eb]
             pair = (" ".join(pa), " ".join(pb))
             if pa and pb and _new_details(pa, tb) and _new_details(pb, ta) and pair not in found:

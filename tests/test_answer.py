@@ -103,6 +103,17 @@ def test_an_answer_sentence_stopped_by_the_length_bound_is_cut_back_to_a_complet
     assert first.text == GOV_002 and first.supported
 
 
+def test_citations_that_add_nothing_are_dropped_and_corroborating_ones_kept() -> None:
+    raw = json.dumps({"sentences": [
+        {"text": "The US would sanction more than 250 individuals and organizations.", "cites": [1, 2, 3]},
+        {"text": "Oleg Kozhemyako was hosted in Pyongyang.", "cites": [3, 4]},
+    ]})
+    answer = _final(raw)
+    sanctions, hosted = answer.sentences[:2]  # then the conflict the two governor sentences show
+    assert [answer.citations[n - 1].quote for n in sanctions.citations] == [SANCTIONS]
+    assert {answer.citations[n - 1].quote for n in hosted.citations} == {GOV_000, GOV_002}  # both documents say it
+
+
 def test_leaked_labels_and_markers_are_stripped() -> None:
     raw = json.dumps({"sentences": [{"text": "According to Source 2, more than 250 individuals and organizations"
                                              " were to be sanctioned [2].", "cites": [2]}]})

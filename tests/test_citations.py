@@ -69,6 +69,20 @@ def test_spelling_variants_name_transliterations_not_related_words() -> None:
                              "officials of North Korea’s Ministry of Economy hosted him") == []
 
 
+def test_differences_are_one_slot_filled_two_ways_not_two_different_continuations() -> None:
+    a = ("The meeting in Pyongyang was with Oleg Kojemyako, the Governor of Russia’s Far East, in Pyongyang "
+         "in order to increase economic cooperation.")
+    b = "The meeting in Pyongyang was with Oleg Kozhemyako, the governor of Russia’s Primorye region, in Pyongyang."
+    assert aligned_differences(a, b) == [("Far East", "Primorye region")]
+    # Seen in an answer: "workers to Russia, [violating U.N.] Security ..." vs "workers to Russia [to finance
+    # leader Kim] Jong Un's ..." was reported as a disagreement; the runs never meet again, so it is none.
+    c = ("Further concerns revolve around North Korea potentially sending workers to Russia, violating U.N. "
+         "Security Council sanctions over its nuclear and missile programs.")
+    d = ("North Korea is trying to export workers to Russia to finance leader Kim Jong Un’s nuclear weapons program "
+         "in violation of United Nations Security Council (UNSC) resolutions.")
+    assert aligned_differences(c, d) == []
+
+
 def test_name_and_place_questions_need_their_focus_word_not_the_question_wording() -> None:
     gov = ("According to North Korean state media (KCNA), on December 13, 2023, officials of North Korea’s Ministry "
            "of Economy hosted Oleg Kojemyako, the Governor of Russia’s Far East, in Pyongyang.")
