@@ -68,5 +68,14 @@ def test_malformed_facts_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_support_judge_balanced_accuracy_on_the_labelled_set() -> None:
-    # Measured 0.846 (TPR 0.95, TNR 0.74): antonyms (denied/confirmed) are its known blind spot.
-    assert judge_accuracy(SupportJudge()) >= 0.8
+    # Measured 0.857 (TPR 0.95, TNR 0.76): antonyms (denied/confirmed) are its known blind spot.
+    assert judge_accuracy(SupportJudge()) >= 0.85
+
+
+def test_a_claim_asserting_what_the_source_negates_is_unsupported() -> None:
+    source = ("The agency stated that it had detected the preparations. However, the agency has not provided "
+              "details on what these signs are.")
+    judge = SupportJudge()
+    assert not judge.judge("The agency provided details on the signs it detected.", source).supported
+    assert judge.judge("The agency has not provided details on the signs.", source).supported
+    assert judge.judge("The agency detected the preparations.", source).supported
