@@ -414,6 +414,7 @@ class Answerer:
             "retrieve_s": round(t_retrieved - t0, 3),
             "first_token_s": round((first or end) - t0, 3),
             "total_s": round(end - t0, 3),
+            "llm_s": round(stats.total_s, 3),  # the model call alone: total_s minus this is our overhead
             "prompt_tokens": stats.prompt_tokens,
             "cached_tokens": stats.cached_tokens,
             "generated_tokens": stats.generated_tokens,

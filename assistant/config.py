@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     )
     n_threads: int = Field(max(1, os.cpu_count() or 2), description="llama.cpp threads.")
     n_ctx: int = Field(4096, description="llama.cpp context size.")
+    prompt_cache_mb: int = Field(
+        1024, ge=0, description="RAM llama.cpp may keep for earlier prompts (re-asked questions skip prompt "
+        "processing); its own default, 8192, lets a long chat session grow the process by gigabytes. 0 disables.",
+    )
     ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server URL.")
     ollama_model: str = Field("qwen2.5-coder:1.5b", description="Ollama model name.")
     ollama_timeout: float = Field(120.0, description="Seconds before an Ollama request is abandoned.")

@@ -61,7 +61,7 @@ _DONE = object()
 
 
 @lru_cache(maxsize=2)
-def _server(path: str, n_ctx: int, n_threads: int) -> Any:
+def _server(path: str, n_ctx: int, n_threads: int, cache_mb: int) -> Any:
     """Load a GGUF model once per process (2–3 s for the 1.5B model)."""
     import xllamacpp as xlc
 
@@ -69,6 +69,7 @@ def _server(path: str, n_ctx: int, n_threads: int) -> Any:
     params.model.path = path
     params.n_ctx = n_ctx
     params.n_parallel = 1
+    params.cache_ram_mib = cache_mb
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.verbosity = -1
@@ -101,7 +102,7 @@ def _die_with_parent() -> None:
 
 
 @lru_cache(maxsize=2)
-def _llama_server(path: str, n_ctx: int, n_threads: int, log_dir: str) -> ServerProcess:
+def _llama_server(path: str, n_ctx: int, n_threads: int, log_dir: str, cache_mb: int) -> ServerProcess:
     """Start llama-server once per process and wait until it has loaded the model."""
     import httpx
 
@@ -113,7 +114,7 @@ def _llama_server(path: str, n_ctx: int, n_threads: int, log_dir: str) -> Server
         port = sock.getsockname()[1]
     log = f"{log_dir}/llama-server.log"
     cmd = [str(binary), "-m", path, "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx), "-t",
-           str(n_threads), "-tb", str(n_threads), "-np", "1", "--no-webui"]
+           str(n_threads), "-tb", str(n_threads), "-np", "1", "--cache-ram", str(cache_mb), "--no-webui"]
     with open(log, "ab") as log_fh:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_fh, preexec_fn=_die_with_parent)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", log)
@@ -155,9 +156,10 @@ class EmbeddedBackend:
         self.runtime = cfg.embedded_runtime
         if self.runtime == "llama-server":
             cfg.model_cache_dir.mkdir(parents=True, exist_ok=True)
-            self.process = _llama_server(str(self.path), cfg.n_ctx, cfg.n_threads, str(cfg.model_cache_dir))
+            self.process = _llama_server(str(self.path), cfg.n_ctx, cfg.n_threads, str(cfg.model_cache_dir),
+                                         cfg.prompt_cache_mb)
         else:
-            self.server = _server(str(self.path), cfg.n_ctx, cfg.n_threads)
+            self.server = _server(str(self.path), cfg.n_ctx, cfg.n_threads, cfg.prompt_cache_mb)
 
     def stream(self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats) -> Iterator[str]:
         if self.runtime == "llama-server":
