@@ -95,7 +95,7 @@ def _name_present(name: str, evidence_words: set[str]) -> bool:
     return any(_similar(name, w) for w in evidence_words)
 
 
-NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
+NEGATORS = NEGATIONS - {"neither", "none", "denied", "deny", "denies"}  # grammatical: they scope the next words
 
 
 def negated_stems(text: str) -> set[str]:
@@ -142,11 +142,11 @@ class SupportJudge:
         claim_neg = bool(NEGATIONS & set(words(claim)))
         if claim_neg and not NEGATIONS & set(words(evidence)):
             return Verdict(False, 0.2, "negation not in source")
-        negated = negated_stems(evidence) & content_stems(claim) - content_stems(question)
+        stems, question_stems = content_stems(claim), content_stems(question)
+        negated = negated_stems(evidence) & stems - question_stems
         if not claim_neg and negated:
             return Verdict(False, 0.2, f"source negates: {', '.join(sorted(negated))}")
-        stems = content_stems(claim)
-        asserted = stems - content_stems(question) or stems
+        asserted = stems - question_stems or stems
         coverage = len(asserted & content_stems(evidence)) / len(asserted) if asserted else 0.0
         return Verdict(coverage >= self.threshold, round(coverage, 3), f"coverage {coverage:.2f}")
 
