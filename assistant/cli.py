@@ -350,13 +350,18 @@ def brief(
 
 
 @app.command()
-def doctor(as_json: JsonOpt = False) -> None:
-    """Show settings and what is configured and reachable: index, embedder, LLM backends, model file."""
+def doctor(
+    as_json: JsonOpt = False,
+    probe: Annotated[bool, typer.Option("--probe", help="(Re)measure which llama.cpp runtime runs fastest on "
+                                        "this CPU and remember it (about 30 s).")] = False,
+) -> None:
+    """Show settings and what is configured and reachable: index, embedder, LLM backends, model file, the CPU and
+    which llama.cpp runtime runs on it."""
     cfg = settings()
     with clean_errors():
         from assistant.diagnostics import report
 
-        info = report(cfg)
+        info = report(cfg, probe)
     if as_json:
         print_json(info)
         return

