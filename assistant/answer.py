@@ -28,6 +28,7 @@ from assistant.citations import (
 from assistant.config import REPO_ROOT, Settings
 from assistant.llm import Backend, Message, Stats, get_backend
 from assistant.retrieval import Passage, Retriever, check_query
+from assistant.store import page_at
 
 REFUSAL = "The sources do not say."
 SENTENCE_CHARS = 320  # schema bound per answer sentence: room for a copied news sentence (~240) to finish
@@ -35,6 +36,10 @@ PROMPTS = REPO_ROOT / "prompts"
 
 
 class Footnote(BaseModel):
+    """One cited passage: `quote` is exactly the document's stored text [start:end]; `page` is the 1-based
+    physical page (None where the format has no pages), `page_label` the printed page number if the PDF
+    defines one, `ocr` whether that page's text was read by OCR."""
+
     n: int
     doc: str
     title: str
@@ -45,6 +50,25 @@ class Footnote(BaseModel):
     date: str | None = None
     outlet: str | None = None
     url: str | None = None
+    page: int | None = None
+    page_label: str | None = None
+    ocr: bool = False
+
+    @classmethod
+    def from_meta(cls, n: int, doc: str, start: int, end: int, quote: str, meta: dict[str, Any]) -> Footnote:
+        """Build a footnote from a chunk's stored metadata; the page is the one the quote starts on."""
+        page, label, ocr = page_at(meta, start)
+        return cls(n=n, doc=doc, title=str(meta.get("title", doc)), start=start, end=end, quote=quote,
+                   author=meta.get("author") or None, date=meta.get("date") or None,
+                   outlet=meta.get("outlet") or None, url=meta.get("url") or None,
+                   page=page, page_label=label, ocr=ocr)
+
+    def locator(self) -> str:
+        """Where the quote is, for every surface: 'p. 4 (printed 2), OCR' or 'characters 10–20'."""
+        if self.page is None:
+            return f"characters {self.start}–{self.end}"
+        printed = f" (printed {self.page_label})" if self.page_label and self.page_label != str(self.page) else ""
+        return f"p. {self.page}{printed}" + (", OCR" if self.ocr else "")
 
 
 class AnswerSentence(BaseModel):
@@ -335,9 +359,7 @@ def _renumber(
     for old, new in sorted(order.items(), key=lambda kv: kv[1]):
         s = sents[old - 1]
         m = s.meta
-        notes.append(Footnote(n=new, doc=s.doc, title=str(m.get("title", s.doc)), start=s.start, end=s.end,
-                              quote=s.text, author=m.get("author") or None, date=m.get("date") or None,
-                              outlet=m.get("outlet") or None, url=m.get("url") or None))
+        notes.append(Footnote.from_meta(new, s.doc, s.start, s.end, s.text, m))
     rendered = " ".join(
         s.text + "".join(f"[{n}]" for n in s.citations) + ("" if s.supported else " (unverified)") for s in sentences
     )

@@ -128,6 +128,13 @@ class SourceRow(BaseModel):
     date: str | None = None
     cites: list[CitedSource] = Field(default_factory=list)
     reliability: str = ""
+    pages: list[int] = Field(default_factory=list)  # the pages of this document the brief cites
+
+    def where(self) -> str:
+        """The file name, with the cited pages for paged documents: 'report.pdf, pp. 2, 7'."""
+        if not self.pages:
+            return self.doc
+        return f"{self.doc}, {'p.' if len(self.pages) == 1 else 'pp.'} {', '.join(map(str, self.pages))}"
 
 
 class Brief(BaseModel):
@@ -186,7 +193,9 @@ def renumber(brief: Brief) -> Brief:
     notes = [by_old[old].model_copy(update={"n": new}) for old, new in sorted(order.items(), key=lambda kv: kv[1])]
     docs = list(dict.fromkeys(f.doc for f in notes))
     rows = {r.doc: r for r in brief.sources}
-    sources = [rows[d].model_copy(update={"label": f"Doc {i}"}) for i, d in enumerate(docs, 1) if d in rows]
+    pages = {d: sorted({f.page for f in notes if f.doc == d and f.page is not None}) for d in docs}
+    sources = [rows[d].model_copy(update={"label": f"Doc {i}", "pages": pages[d]})
+               for i, d in enumerate(docs, 1) if d in rows]
 
     def re_(cites: list[int]) -> list[int]:
         return list(dict.fromkeys(order[c] for c in cites))
@@ -217,9 +226,7 @@ class Registry:
         return self.notes[key].n
 
     def add_span(self, doc: str, start: int, end: int, text: str, meta: dict[str, Any]) -> int:
-        return self.add(Footnote(n=0, doc=doc, title=str(meta.get("title", doc)), start=start, end=end, quote=text,
-                                 author=meta.get("author") or None, date=meta.get("date") or None,
-                                 outlet=meta.get("outlet") or None, url=meta.get("url") or None))
+        return self.add(Footnote.from_meta(0, doc, start, end, text, meta))
 
     def quotes(self, ids: Iterable[int]) -> str:
         by_n = {f.n: f.quote for f in self.notes.values()}
@@ -550,6 +557,8 @@ def source_rows(docs: dict[str, dict[str, Any]], max_bytes: int) -> list[SourceR
     for doc, meta in docs.items():
         cited: list[CitedSource] = []
         try:
+            if meta.get("kind", "text") != "text":  # only text files carry a reference list of their own
+                raise IngestError("no reference list")
             document = load(Path(str(meta.get("source", ""))), max_bytes)
             seen: set[tuple[str | None, str | None]] = set()
             for r in document.references:
@@ -861,12 +870,12 @@ def to_markdown(brief: Brief) -> str:
     lines += ["", f"## {t['sources']}", "", "| Doc | Document | Outlet | Author | Date | Cites its own sources "
               "| Reliability note |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in brief.sources:
-        cells = [r.label, f"{r.title} ({r.doc})", r.outlet or "not stated", r.author or "not stated",
+        cells = [r.label, f"{r.title} ({r.where()})", r.outlet or "not stated", r.author or "not stated",
                  r.date or "not stated", cited_sources_text(r), r.reliability]
         lines.append("| " + " | ".join(_md(c).replace("\n", " ") for c in cells) + " |")
     lines += ["", f"## {t['notes']}", ""]
     for f in brief.footnotes:
-        lines.append(f"{f.n}. “{_md(f.quote)}” — {brief.label(f.doc)}, {f.doc} chars {f.start}–{f.end}")
+        lines.append(f"{f.n}. “{_md(f.quote)}” — {brief.label(f.doc)}, {f.doc}, {f.locator()}")
     return "\n".join(lines) + "\n"
 
 
@@ -935,7 +944,7 @@ def to_html(brief: Brief, size: float = 9.5, note_size: float = 7.0, quote_words
                  "<th>Author</th><th>Date</th><th>Cites its own sources</th><th>Reliability note</th></tr>")
     for r in brief.sources:
         cites = "<br>".join(f"{e(c.outlet or '')} <span class='url'>{e(c.url or '')}</span>" for c in r.cites)
-        parts.append(f"<tr><td>{e(r.label)}</td><td>{e(r.title)}<br><span class='where'>{e(r.doc)}</span></td>"
+        parts.append(f"<tr><td>{e(r.label)}</td><td>{e(r.title)}<br><span class='where'>{e(r.where())}</span></td>"
                      f"<td>{e(r.outlet or 'not stated')}</td><td>{e(r.author or 'not stated')}</td>"
                      f"<td>{e(r.date or 'not stated')}</td><td>{cites or 'none stated'}</td>"
                      f"<td>{e(r.reliability)}</td></tr>")
@@ -945,7 +954,7 @@ def to_html(brief: Brief, size: float = 9.5, note_size: float = 7.0, quote_words
         words = f.quote.split()
         shown = f.quote if quote_words is None or len(words) <= quote_words else " ".join(words[:quote_words]) + " …"
         notes.append(f"<li>[{f.n}] “{e(shown)}” <span class='where'>— {e(brief.label(f.doc))}, "
-                     f"chars {f.start}–{f.end}</span></li>")
+                     f"{e(f.locator())}</span></li>")
     body = "\n".join(parts)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(brief.title)}</title>"
             f"<style>{CSS % {'size': size, 'notes': note_size}}</style></head><body><div class='page'>"
@@ -1095,13 +1104,13 @@ def write_docx(brief: Brief, out: Path) -> None:
         cell.text = text
     for r in brief.sources:
         cells = table.add_row().cells
-        values = [r.label, f"{r.title} ({r.doc})", r.outlet or "not stated", r.author or "not stated",
+        values = [r.label, f"{r.title} ({r.where()})", r.outlet or "not stated", r.author or "not stated",
                   r.date or "not stated", cited_sources_text(r), r.reliability]
         for cell, text in zip(cells, values, strict=True):
             cell.text = text
     d.add_heading(t["notes"], level=2)
     for f in brief.footnotes:
-        p = d.add_paragraph(f"[{f.n}] “{f.quote}” — {brief.label(f.doc)}, {f.doc} chars {f.start}–{f.end}")
+        p = d.add_paragraph(f"[{f.n}] “{f.quote}” — {brief.label(f.doc)}, {f.doc}, {f.locator()}")
         for run in p.runs:
             run.font.size = Pt(7.5)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_RUN_HISTORY", "False")  # no run-history page (it offers remote storage)
 
+import base64  # noqa: E402
 import html  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
@@ -25,6 +26,7 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import urllib.parse  # noqa: E402
 import uuid  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -37,7 +39,7 @@ from assistant import brief as briefing  # noqa: E402
 from assistant.answer import REFUSAL, Answer, Answerer, Footnote  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embeddings import EmbeddingError, get_embedder  # noqa: E402
-from assistant.ingest import LOADERS, IngestError, load  # noqa: E402
+from assistant.ingest import LOADERS  # noqa: E402
 from assistant.llm import LLMError, Stats  # noqa: E402
 from assistant.retrieval import QueryError, Retriever  # noqa: E402
 from assistant.store import Index, StoreError  # noqa: E402
@@ -72,6 +74,8 @@ CSS = """
 .bf-sources { margin-top: .6em; border-top: 1px solid var(--border-color-primary); padding-top: .3em; }
 .bf-sources-head { font-weight: 600; font-size: .85em; }
 .bf-source summary { cursor: pointer; }
+.bf-page { margin: .5em 0; }
+.bf-page img { max-width: 100%; height: auto; border: 1px solid var(--border-color-primary); }
 .bf-source[open] summary { font-weight: 600; }
 .bf-passage { white-space: pre-wrap; font-size: .9em; border-left: 3px solid var(--border-color-primary);
   padding: .3em .6em; margin: .3em 0; }
@@ -132,20 +136,50 @@ def highlight(text: str, needles: list[str]) -> str:
     return "".join(out)
 
 
-def read_source(path: str | None, cache: dict[str, str | None]) -> str | None:
-    if not path:
-        return None
-    if path not in cache:
+class Sources:
+    """What the chat shows of cited documents, read once per answer: each document's text (the stored
+    extraction for PDF/HTML/DOCX, the file itself for .txt/.md) and, for PDFs, the cited page as an
+    image with the quote highlighted plus a link that opens the original at that page."""
+
+    def __init__(self, answerer: Answerer):
+        self.metas = {c.doc: c.meta for c in answerer.retriever.chunks.values()}
+        self.index = answerer.retriever.index
+        self.cache_dir = answerer.cfg.index_dir / "page_images"
+        self.texts: dict[str, str | None] = {}
+
+    def text(self, doc: str) -> str | None:
+        if doc not in self.texts:
+            meta = self.metas.get(doc)
+            self.texts[doc] = self.index.document_text(meta) if meta else None
+        return self.texts[doc]
+
+    def page_html(self, f: Footnote) -> str:
+        meta = self.metas.get(f.doc) or {}
+        if f.page is None or meta.get("kind") != "pdf":
+            return ""
+        from assistant.pages import render_page
+
+        source = Path(str(meta.get("source", "")))
         try:
-            cache[path] = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            cache[path] = None
-    return cache[path]
+            image = render_page(source, f.page, f.quote, self.cache_dir)
+        except Exception:  # a moved, changed or unreadable PDF must not break the answer
+            log.exception("page image for %s p. %s", f.doc, f.page)
+            return '<div class="bf-muted">(page image unavailable: the PDF is missing or changed)</div>'
+        data = base64.b64encode(image.path.read_bytes()).decode()
+        note = "" if image.rects else (" · scanned page: no text layer to highlight" if f.ocr
+                                       else " · the quote was not found on this page's text layer")
+        link = (f'<a href="/gradio_api/file={esc(urllib.parse.quote(str(source)))}#page={f.page}" target="_blank">'
+                f"open the PDF at this page</a>")
+        lit = " bf-lit" if image.rects else ""
+        return (f'<figure class="bf-page bf-page-{f.page}{lit}">'
+                f'<img src="data:image/png;base64,{data}" width="{image.width}" height="{image.height}" '
+                f'alt="{esc(f.doc)}, {esc(f.locator())}, the quoted passage highlighted">'
+                f"<figcaption>{esc(f.locator())} · {link}{esc(note)}</figcaption></figure>")
 
 
-def footnote_html(f: Footnote, fid: str, source: str | None, cache: dict[str, str | None]) -> str:
-    """One collapsible source: number and title, then the passage in context, then its provenance."""
-    text = read_source(source, cache)
+def footnote_html(f: Footnote, fid: str, sources: Sources) -> str:
+    """One collapsible source: number and title, the passage in context (and the PDF page), its provenance."""
+    text = sources.text(f.doc)
     if text is not None and text[f.start : f.end] == f.quote:
         passage = passage_html(text, f.start, f.end)
         changed = ""
@@ -159,7 +193,7 @@ def footnote_html(f: Footnote, fid: str, source: str | None, cache: dict[str, st
     if f.url:
         url = f.url.strip()
         origin.append(f'<a href="{esc(url)}">{esc(url)}</a>' if re.match(r"https?://", url) else esc(url))
-    meta = [f"{esc(f.doc)}, characters {f.start}–{f.end}"]
+    meta = [f"{esc(f.doc)}, {esc(f.locator())}"]
     if byline:
         meta.insert(0, byline)
     if origin:
@@ -168,11 +202,12 @@ def footnote_html(f: Footnote, fid: str, source: str | None, cache: dict[str, st
         f'<details class="bf-source" id="{fid}"><summary>[{f.n}] {esc(f.title)}'
         + (f' <span class="bf-muted">— {byline}</span>' if byline else "")
         + f'</summary><div class="bf-passage" id="{fid}-passage">{passage}</div>{changed}'
+        + sources.page_html(f)
         + f'<div class="bf-muted">{" · ".join(meta)}</div></details>'
     )
 
 
-def render_answer(answer: Answer, sources: dict[str, str]) -> str:
+def render_answer(answer: Answer, sources: Sources) -> str:
     """The verified answer as HTML: footnoted sentences, flags, conflicts, then only the cited sources."""
     if answer.refused:
         reason = f'<div class="bf-muted">({esc(answer.refusal_reason)})</div>' if answer.refusal_reason else ""
@@ -210,8 +245,7 @@ def render_answer(answer: Answer, sources: dict[str, str]) -> str:
                  f'<div class="bf-sides">{"".join(sides)}</div></div>')
     if answer.incomplete:
         body += '<div class="bf-flag">⚠ The answer is incomplete: generation stopped early.</div>'
-    cache: dict[str, str | None] = {}
-    listed = "".join(footnote_html(f, f"{tid}-{f.n}", sources.get(f.doc), cache) for f in answer.citations)
+    listed = "".join(footnote_html(f, f"{tid}-{f.n}", sources) for f in answer.citations)
     if listed:
         body += f'<div class="bf-sources"><div class="bf-sources-head">Sources</div>{listed}</div>'
     took = answer.timings.get("total_s")
@@ -307,6 +341,7 @@ def brief_filename(topic: str) -> str:
 
 # --- documents -------------------------------------------------------------------------------
 
+TYPES = ", ".join(LOADERS)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -327,7 +362,7 @@ def docs_html(index: Index) -> str:
         log.exception("listing documents failed")
         return notice_html(f"Cannot list the documents: {exc}")
     if not versions:
-        return '<div class="bf-docs bf-muted">No documents indexed yet: upload .txt or .md files below.</div>'
+        return f'<div class="bf-docs bf-muted">No documents indexed yet: upload {TYPES} files below.</div>'
     rows = []
     for name in sorted(versions):
         entry = versions[name]
@@ -357,10 +392,6 @@ def make_answerer(cfg: Settings) -> Answerer:
     return Answerer(cfg, retriever=Retriever(cfg, index=index))
 
 
-def source_paths(answerer: Answerer) -> dict[str, str]:
-    return {c.doc: str(c.meta.get("source") or "") for c in answerer.retriever.chunks.values()}
-
-
 def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
     """The chat and documents UI around one shared Answerer (loads the model if none is given)."""
     answerer = answerer or make_answerer(cfg)
@@ -384,7 +415,7 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
                     status, text = "writing…", text + str(value)
                 elif kind == "answer":
                     answer: Answer = value
-                    chat.append({"role": "assistant", "content": render_answer(answer, source_paths(shared))})
+                    chat.append({"role": "assistant", "content": render_answer(answer, Sources(shared))})
                     turns += [{"role": "user", "content": question},
                               {"role": "assistant", "content": plain(answer.answer)}]
                     yield chat, "", turns
@@ -403,7 +434,7 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
     def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, None]:  # noqa: B008
         index = shared.retriever.index
         if not files:
-            return notice_html("Choose one or more .txt or .md files first."), docs_html(index), None
+            return notice_html(f"Choose one or more files first ({TYPES})."), docs_html(index), None
         uploads = cfg.index_dir / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         limit = int(cfg.upload_max_mb * 1_000_000)
@@ -429,12 +460,6 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
                 problems.append(f"{name}: a different document with this name is already indexed; rename the file")
                 continue
             shutil.copyfile(src, dest)
-            try:
-                load(dest, int(cfg.max_file_mb * 1_000_000))
-            except IngestError as exc:
-                dest.unlink(missing_ok=True)
-                problems.append(str(exc))
-                continue
             saved.append(dest)
         lines = [f"✗ {p}" for p in problems]
         if saved:
@@ -453,9 +478,15 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
                 log.exception("ingest of uploads failed")
                 lines.append(f"✗ indexing failed: {exc}")
             else:
+                failed = {Path(f["file"]).name for f in result.files if f["status"] == "error"}
+                for path in saved:
+                    if path.name in failed:
+                        path.unlink(missing_ok=True)  # an unreadable upload is not kept
                 lines += [f"✗ {e}" for e in result.errors]
-                lines.insert(0, f"✓ added {', '.join(p.name for p in saved)}: {result.embedded} new chunks "
-                                f"in {result.seconds:.1f} s; ask about them in the Chat tab.")
+                added = [p.name for p in saved if p.name not in failed]
+                if added:
+                    lines.insert(0, f"✓ added {', '.join(added)}: {result.embedded} new chunks "
+                                    f"in {result.seconds:.1f} s; ask about them in the Chat tab.")
         status = "".join(f"<div>{esc(line)}</div>" for line in lines)
         return f'<div class="bf-upload-status">{status}</div>', docs_html(index), None
 
@@ -504,7 +535,7 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
             with gr.Tab("Documents", id="documents"):
                 gr.HTML(backend_line(shared), elem_id="bf-backend")
                 listing = gr.HTML(docs_html(shared.retriever.index), elem_id="bf-docs")
-                files = gr.File(label=f"Add documents (.txt, .md, up to {cfg.upload_max_mb:g} MB each)",
+                files = gr.File(label=f"Add documents ({TYPES}, up to {cfg.upload_max_mb:g} MB each)",
                                 file_types=list(LOADERS), file_count="multiple", type="filepath", elem_id="bf-upload")
                 add = gr.Button("Add to index", variant="primary", elem_id="bf-add")
                 upload_status = gr.HTML(elem_id="bf-upload-status")
@@ -550,6 +581,14 @@ def warm_up(answerer: Answerer) -> None:
         pass
 
 
+def pdf_folders(cfg: Settings, answerer: Answerer) -> list[str]:
+    """Folders of the indexed PDFs (and the uploads folder): the chat may serve those files, so a footnote's
+    link opens the original PDF at the cited page; nothing else on disk is reachable."""
+    folders = {str(Path(str(c.meta.get("source", ""))).parent) for c in answerer.retriever.chunks.values()
+               if c.meta.get("kind") == "pdf"}
+    return sorted(folders | {str(cfg.index_dir / "uploads")})
+
+
 def launch(cfg: Settings, host: str, port: int, share: bool = False, auth: tuple[str, str] | None = None) -> None:
     """Load the model, serve the chat until Ctrl-C."""
     t0 = time.perf_counter()
@@ -562,6 +601,7 @@ def launch(cfg: Settings, host: str, port: int, share: bool = False, auth: tuple
     app = build_app(cfg, answerer).queue(default_concurrency_limit=2, max_size=64)
     _, local_url, share_url = app.launch(
         server_name=host, server_port=port, share=share, auth=auth, prevent_thread_lock=True, quiet=True,
+        allowed_paths=pdf_folders(cfg, answerer),
         show_error=False, max_file_size=int(cfg.upload_max_mb * 1_000_000), theme=THEME, css=CSS,
         footer_links=["settings"], run_history=False,
     )

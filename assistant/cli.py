@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     help="Local briefing assistant: index documents, ask questions with verified footnoted citations, "
@@ -99,7 +100,8 @@ def ingest(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index .txt/.md files into the Chroma index; unchanged files are skipped, vanished ones removed."""
+    """Index .pdf (scanned ones via OCR), .html/.htm, .docx, .txt and .md files; unchanged files are skipped,
+    vanished ones removed, files of other types listed as skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     cfg = settings()
@@ -126,8 +128,18 @@ def ingest(
             f"skipped {report.skipped}  removed {report.removed}  seconds {report.seconds:.2f}"
             + (f"  ({verdict})" if verdict else "")
         )
+        for entry in report.files:
+            if entry["status"] == "indexed":
+                pages = f", {entry['pages']} pages" if entry.get("pages") else ""
+                ocr = f", {entry['ocr_pages']} OCR" if entry.get("ocr_pages") else ""
+                what = f"{entry['kind']}, {entry['chunks']} chunks{pages}{ocr}"
+                out.print(f"  indexed    {escape(entry['file'])} ({what})", soft_wrap=True)
+            elif entry["status"] == "unchanged":
+                out.print(f"  unchanged  {escape(entry['file'])}", soft_wrap=True)
+        for line in report.unsupported:
+            out.print(f"  skipped    {escape(line)}", soft_wrap=True)
         for line in report.errors:
-            err.print(f"[red]error:[/] {line}", soft_wrap=True)
+            err.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
     if report.errors:
         raise typer.Exit(1)
 
@@ -149,7 +161,9 @@ def search(
         return
     for p in passages:
         c = p.chunk
-        out.print(f"[bold]{p.rank}.[/] {c.title} [dim]({c.doc}:{c.start}-{c.end}, score {p.score:.4f})[/]")
+        page = p.as_dict()["page"]
+        where = f"{c.doc}" + (f" p. {page}" if page else "") + f":{c.start}-{c.end}"
+        out.print(f"[bold]{p.rank}.[/] {escape(c.title)} [dim]({escape(where)}, score {p.score:.4f})[/]")
         out.print(f"   {c.text}", soft_wrap=True)
 
 
@@ -179,8 +193,6 @@ def load_history(path: Path | None) -> list[dict[str, str]]:
 
 def render_answer(answer: Any) -> None:
     """Terminal rendering: verified sentences with markers, flags, conflicts, footnotes."""
-    from rich.markup import escape
-
     if answer.refused:
         out.print(f"[bold yellow]{escape(answer.answer)}[/]", soft_wrap=True)
         out.print(f"[dim]({answer.refusal_reason})[/]")
@@ -192,7 +204,7 @@ def render_answer(answer: Any) -> None:
     out.print()
     for f in answer.citations:
         origin = f" — via {f.outlet} {f.url}" if f.outlet or f.url else ""
-        out.print(f"\\[{f.n}] {escape(f.title)} — “{escape(f.quote)}” ({f.doc}:{f.start}-{f.end}){escape(origin)}",
+        out.print(f"\\[{f.n}] {escape(f.title)} — “{escape(f.quote)}” ({f.doc}, {escape(f.locator())}){escape(origin)}",
                   soft_wrap=True)
     if answer.incomplete:
         out.print("[bold red]answer incomplete: generation stopped early[/]")

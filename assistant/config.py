@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, description="Chroma server host; unset = local PersistentClient.")
     chroma_port: int = Field(8000, description="Chroma server port.")
     docs_dir: Path = Field(REPO_ROOT / "seeds", description="Default folder to ingest.")
-    max_file_mb: float = Field(2.0, description="Files larger than this are refused at ingest.")
+    max_file_mb: float = Field(2.0, description="Plain-text (.txt/.md) files larger than this are refused at ingest.")
+    max_document_mb: float = Field(
+        200.0, description="PDF, HTML and DOCX files larger than this are refused at ingest (reports are large)."
+    )
 
     # Embeddings
     embed_backend: Literal["onnx", "ollama"] = Field("onnx", description="Embedding backend.")
@@ -85,7 +88,7 @@ class Settings(BaseSettings):
     chat_host: str = Field("127.0.0.1", description="Chat bind address.")
     chat_port: int = Field(7860, description="Chat port.")
     chat_auth: str | None = Field(None, description="user:pass required for a non-loopback host.")
-    upload_max_mb: float = Field(5.0, description="Largest upload accepted by the chat.")
+    upload_max_mb: float = Field(50.0, description="Largest upload accepted by the chat.")
 
     @classmethod
     def settings_customise_sources(

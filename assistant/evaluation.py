@@ -24,7 +24,8 @@ from assistant.config import REPO_ROOT
 
 EVAL_DIR = REPO_ROOT / "eval"
 HIGHER_IS_BETTER = {"retrieval_recall_at_k", "fact_recall", "citation_recall", "citation_precision",
-                    "refusal_accuracy", "conflict_detection", "judge_balanced_accuracy"}
+                    "refusal_accuracy", "conflict_detection", "judge_balanced_accuracy", "page_accuracy",
+                    "quotes_on_cited_page"}
 
 
 class EvalError(Exception):
@@ -49,6 +50,9 @@ class CaseResult:
     why: list[str] = field(default_factory=list)
     footnotes: list[dict[str, Any]] = field(default_factory=list)
     expected: list[list[str]] = field(default_factory=list)
+    kind: str = ""
+    page_ok: bool | None = None  # answered with a citation on a gold page (cases whose support names pages)
+    quotes_on_page: list[bool] = field(default_factory=list)  # per paged footnote: its quote is on its page
 
 
 def load_facts(path: Path) -> list[dict[str, Any]]:
@@ -97,14 +101,42 @@ def _citation_scores(answer: Answer, judge: SupportJudge) -> tuple[list[bool], l
     return support, needed, out_of_range
 
 
+def squash(text: str) -> str:
+    """Whitespace, case, curly quotes and line-end hyphenation ignored: how a quote is matched across
+    text extractors (a PDF's line breaks and hyphens differ between them)."""
+    for a, b in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"')):
+        text = text.replace(a, b)
+    return "".join(ch for ch in text.lower() if not ch.isspace() and ch not in "-\u00ad\ufffe")
+
+
+def _page_checks(case: dict[str, Any], answer: Answer, answerer: Answerer) -> tuple[bool | None, list[bool]]:
+    """Is a citation on a gold page (either page for a cross-page answer)? Is each cited quote really on
+    the page its footnote names (re-checked on the original PDF, independently of the stored page map)?
+    Reports repeat facts (a summary page and the body): a citation on another page of the gold document
+    also counts when its quote, verified on that page, states the expected answer itself."""
+    from assistant.pages import quote_on_page
+
+    gold = {(s["doc"], s["page"]) for s in case.get("support", []) if s.get("page")}
+    sources = {c.doc: str(c.meta.get("source", "")) for c in answerer.retriever.chunks.values()
+               if c.meta.get("kind") == "pdf"}
+    checked = {f.n: quote_on_page(Path(sources[f.doc]), f.page, f.quote) for f in answer.citations
+               if f.page is not None and f.doc in sources and not f.ocr}
+    page_ok = None
+    if gold and case.get("category") != "unanswerable" and not answer.refused:
+        docs = {doc for doc, _ in gold}
+        page_ok = any((f.doc, f.page) in gold or (f.doc in docs and checked.get(f.n, False)
+                      and _has_terms(f.quote, case.get("expected") or [[""]])) for f in answer.citations)
+    return page_ok, list(checked.values())
+
+
 def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: int) -> CaseResult:
     category = case.get("category", "single_doc")
     unanswerable = category == "unanswerable"
-    quotes = [s["quote"] for s in case.get("support", [])]
+    quotes = [squash(s["quote"]) for s in case.get("support", [])]
     retrieved = None
     if quotes:
         passages = answerer.retriever.search(case["question"], k)
-        retrieved = any(q in p.chunk.text for q in quotes for p in passages)
+        retrieved = any(q in squash(p.chunk.text) for q in quotes for p in passages)
     answer = answerer.ask(case["question"])
     support, needed, oor = _citation_scores(answer, judge)
     expected = case.get("expected") or []
@@ -118,8 +150,13 @@ def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: i
         retrieved=retrieved, facts_found=facts, refusal_ok=answer.refused == unanswerable, conflict_named=conflict,
         sentence_support=support, citations_needed=needed, out_of_range=oor,
         total_s=answer.timings.get("total_s", 0.0), footnotes=[f.model_dump() for f in answer.citations],
-        expected=expected,
+        expected=expected, kind=str(case.get("kind") or category),
     )
+    result.page_ok, result.quotes_on_page = _page_checks(case, answer, answerer)
+    if result.page_ok is False:
+        result.why.append("no citation on the page that holds the answer")
+    if not all(result.quotes_on_page):
+        result.why.append("a cited quote is not on the page its footnote names")
     if retrieved is False:
         result.why.append("supporting passage not retrieved")
     if not result.refusal_ok:
@@ -152,6 +189,8 @@ def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float]:
         "latency_p50_s": round(statistics.median(times), 2),
         "latency_p95_s": round(times[min(len(times) - 1, int(0.95 * len(times)))], 2),
         "judge_balanced_accuracy": judge_ba,
+        "page_accuracy": _mean([bool(r.page_ok) for r in results if r.page_ok is not None]),
+        "quotes_on_cited_page": _mean([q for r in results for q in r.quotes_on_page]),
     }
 
 
@@ -206,7 +245,7 @@ def evaluate(
 def _by_category(report: dict[str, Any]) -> dict[str, float]:
     cats: dict[str, list[bool]] = {}
     for c in report["cases"]:
-        cats.setdefault(c["category"], []).append(not c["why"])
+        cats.setdefault(c.get("kind") or c["category"], []).append(not c["why"])
     return {k: sum(v) / len(v) for k, v in sorted(cats.items())}
 
 
@@ -225,7 +264,8 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
         status = "ok" if not c["why"] else "FAIL: " + "; ".join(c["why"])
         lines += [f"### {c['id']} ({c['category']}) — {status}", "", f"**Q:** {c['question']}", "",
                   f"**A:** {c['answer']}", "", f"Expected terms: {c['expected'] or '(refusal)'}", ""]
-        lines += [f"- [{f['n']}] {f['doc']}:{f['start']}-{f['end']} “{f['quote']}”" for f in c["footnotes"]]
+        lines += [f"- [{f['n']}] {f['doc']}:{f['start']}-{f['end']}" + (f" p. {f['page']}" if f.get("page") else "")
+                  + f" “{f['quote']}”" for f in c["footnotes"]]
         lines.append("")
     md = folder / "report.md"
     md.write_text("\n".join(lines), encoding="utf-8")

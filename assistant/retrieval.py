@@ -13,7 +13,7 @@ import numpy as np
 
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
-from assistant.store import Index, StoredChunk, StoreError
+from assistant.store import Index, StoredChunk, StoreError, page_at
 
 RRF_K = 60
 NEAR_DUPLICATE_COSINE = 0.9
@@ -39,6 +39,7 @@ class Passage:
             "title": c.title,
             "start": c.start,
             "end": c.end,
+            "page": page_at(c.meta, c.start)[0],
             "text": c.text,
             "score": round(self.score, 6),
             "id": c.id,

@@ -13,6 +13,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from assistant.chunking import Chunk
@@ -73,8 +74,11 @@ class Index:
         self.embed_model = embed_model
         self.client = _client(settings)
         name = settings.collection
-        if rebuild and name in [c if isinstance(c, str) else c.name for c in self.client.list_collections()]:
-            self.client.delete_collection(name)
+        existing = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        if rebuild:
+            for old in (name, texts_name(name)):
+                if old in existing:
+                    self.client.delete_collection(old)
         try:
             if create:
                 self.col = self.client.get_or_create_collection(
@@ -86,12 +90,22 @@ class Index:
             if not create:
                 raise StoreError(f"no index yet at {self.location}: run `briefing ingest` first") from None
             raise StoreError(f"cannot open collection {name}: {exc}") from None
+        self.texts = self._texts(create)
         built_with = (self.col.metadata or {}).get("embed_model")
         if built_with != embed_model:
             raise ModelMismatch(
                 f"index was built with embedding model {built_with!r}, not {embed_model!r}: "
                 f"re-ingest with `briefing ingest --rebuild` (or switch BRIEFING_EMBED_BACKEND back)"
             )
+
+    def _texts(self, create: bool) -> Any:
+        name = texts_name(self.settings.collection)
+        if create:
+            return self.client.get_or_create_collection(name, embedding_function=None)
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception:  # an index from before extracted documents existed: nothing stored
+            return None
 
     @property
     def location(self) -> str:
@@ -129,6 +143,10 @@ class Index:
 
         ref = None
         nodes = []
+        if doc.extracted:  # the text offsets index is not the file's: keep it beside the chunks, first
+            assert self.texts is not None
+            self.texts.upsert(ids=[version], documents=[doc.text], embeddings=[[0.0]],
+                              metadatas=[{"doc": doc.name, "kind": doc.kind}])
         for chunk, emb in zip(chunks, embeddings, strict=True):
             ref = doc.reference_for(chunk.start, chunk.end)
             meta: dict[str, Any] = {
@@ -136,14 +154,16 @@ class Index:
                 "doc_sha": version,
                 "n_chunks": len(chunks),
                 "source": str(doc.path.resolve()),
+                "kind": doc.kind,
                 "title": doc.title,
                 "author": doc.author or "",
                 "date": doc.date or "",
                 "start": chunk.start,
                 "end": chunk.end,
                 "sentences": json.dumps(chunk.sentences),
+                "pages": json.dumps(doc.pages_between(chunk.start, chunk.end)),
                 "outlet": (ref.outlet or "") if ref else "",
-                "url": (ref.url or "") if ref else "",
+                "url": ((ref.url if ref else None) or doc.url or ""),
             }
             nodes.append(
                 TextNode(
@@ -168,7 +188,24 @@ class Index:
         ids = self.col.get(where=where, include=[])["ids"]
         if ids:
             self.col.delete(ids=ids)
+        if self.texts is not None:
+            text_ids = self.texts.get(where={"doc": doc}, include=[])["ids"]
+            stale = [i for i in text_ids if i != keep_sha]
+            if stale:
+                self.texts.delete(ids=stale)
         return len(ids)
+
+    def document_text(self, meta: dict[str, Any]) -> str | None:
+        """The text a chunk's offsets index: the stored extraction, or the original file for .txt/.md."""
+        if meta.get("kind", "text") == "text":
+            try:
+                return Path(str(meta.get("source", ""))).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+        if self.texts is None:
+            return None
+        found = self.texts.get(ids=[str(meta.get("doc_sha"))], include=["documents"])["documents"]
+        return str(found[0]) if found else None
 
     def all_chunks(self) -> list[StoredChunk]:
         """Every stored chunk (for BM25 and listings)."""
@@ -181,6 +218,24 @@ class Index:
         chunks = [_stored(i, t, m) for i, t, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)]
         embs = [list(map(float, e)) for e in res["embeddings"]] if embeddings else []
         return chunks, embs
+
+
+def page_at(meta: dict[str, Any], offset: int) -> tuple[int | None, str | None, bool]:
+    """(page, label, ocr) of the page holding `offset`, from the chunk's page list (none for pageless text)."""
+    try:
+        pages = json.loads(str(meta.get("pages") or "[]"))
+    except ValueError:
+        return None, None, False
+    found: tuple[int | None, str | None, bool] = (None, None, False)
+    for number, start, label, ocr in pages:
+        if start <= offset:
+            found = (int(number), label, bool(ocr))
+    return found
+
+
+def texts_name(collection: str) -> str:
+    """The collection beside the chunks that keeps each extracted document's text."""
+    return f"{collection}_texts"
 
 
 def _stored(cid: str, text: str | None, meta: Any) -> StoredChunk:

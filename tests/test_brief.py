@@ -125,6 +125,17 @@ def test_footnotes_renumbered_by_first_use_across_the_whole_brief() -> None:
     assert [s.label for s in brief.sources] == ["Doc 1", "Doc 2"] and brief.sources[0].doc == D002
 
 
+def test_paged_documents_list_their_cited_pages_in_the_sources_table() -> None:
+    brief = crafted()
+    paged = [f.model_copy(update={"page": {1: 3, 5: 1}.get(f.n)}) if f.doc == D000 else f for f in brief.footnotes]
+    out = renumber(brief.model_copy(update={"footnotes": paged}))
+    row = next(r for r in out.sources if r.doc == D000)
+    assert row.pages == [1, 3] and row.where() == f"{D000}, pp. 1, 3"
+    assert next(r for r in out.sources if r.doc == D002).where() == D002  # no pages: the file name alone
+    md = to_markdown(out)
+    assert "pp. 1, 3)" in md and ", p. 3" in md  # the table and the footnote both say where
+
+
 def test_uncited_footnotes_and_sources_are_dropped_after_trimming() -> None:
     brief = crafted()
     only_002 = brief.model_copy(update={"bluf": brief.bluf[:1], "judgments": [], "evidence": brief.evidence[1:2],

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from conftest import SEED_000, SEED_002, SEEDS, free_port, make_settings
+from conftest import ROOT, SEED_000, SEED_002, SEEDS, free_port, make_settings
 
 from assistant.config import Settings
 
@@ -43,7 +43,7 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The chat on a private index of the seeds plus planted.txt; closed at the end of the module."""
-    from assistant.chat import build_app
+    from assistant.chat import build_app, make_answerer, pdf_folders
     from assistant.indexing import ingest
 
     tmp = tmp_path_factory.mktemp("chat")
@@ -54,9 +54,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     report = ingest([docs], cfg)
     assert report.errors == [] and report.documents == 3
     t0 = time.perf_counter()
-    app = build_app(cfg).queue()
+    answerer = make_answerer(cfg)
+    app = build_app(cfg, answerer).queue()
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               allowed_paths=pdf_folders(cfg, answerer))
     TIMINGS["app_start_to_listening_s"] = round(time.perf_counter() - t0, 2)
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "cfg": cfg, "docs": docs}
@@ -251,6 +253,53 @@ def test_uploaded_document_is_indexed_and_cited(page: Any, server: dict[str, Any
     final = ask(page, "What is the toll on the Tumen River bridge?")
     assert "7" in final.inner_text()
     expect(final.locator("details.bf-source").first).to_contain_text("tumen_bridge.txt")
+
+
+@pytest.mark.browser
+def test_uploaded_pdf_footnote_shows_its_page_with_the_quote_highlighted(
+    page: Any, server: dict[str, Any], tmp_path: Path
+) -> None:
+    import httpx
+    from PIL import Image
+
+    pdf = ROOT / "eval" / "corpora" / "documents" / "docs" / "pdf" / "crs_IF12672_russia_nuclear_weapons.pdf"
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#bf-upload input[type=file]").set_input_files(str(pdf))
+    expect(page.locator("#bf-upload")).to_contain_text("crs_IF12672", timeout=30_000)
+    page.locator("#bf-add").click()
+    expect(page.locator("#bf-upload-status")).to_contain_text("added", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="Chat").click()
+    final = ask(page, "How many deployed nuclear warheads does Russia have?")
+    assert "1,718" in final.inner_text()
+    source = final.locator("details.bf-source", has_text="crs_IF12672").first
+    source.locator("summary").click()
+    figure = source.locator("figure.bf-page")
+    expect(figure).to_be_visible()
+    quote = source.locator(".bf-passage mark").inner_text()
+    gold = next(i + 1 for i, text in enumerate(pdf_pages(pdf)) if squash(quote) in squash(text))
+    classes = (figure.get_attribute("class") or "").split()
+    assert f"bf-page-{gold}" in classes and "bf-lit" in classes  # the image is of the quote's page, highlighted
+    expect(figure.locator("figcaption")).to_contain_text(f"p. {gold}")
+    shot = tmp_path / "figure.png"
+    figure.locator("img").screenshot(path=str(shot))
+    pixels = Image.open(shot).convert("RGB")
+    yellow = sum(1 for r, g, b in pixels.getdata() if r > 200 and g > 170 and b < 170 and r - b > 60)
+    assert yellow > 200  # the highlight is drawn on the rendered page
+    href = figure.locator("a").get_attribute("href") or ""
+    assert href.endswith(f"#page={gold}")
+    got = httpx.get(server["url"].rstrip("/") + href.split("#")[0], timeout=30)
+    assert got.status_code == 200 and got.content[:5] == b"%PDF-"  # the link opens the original file
+
+
+def pdf_pages(pdf: Path) -> list[str]:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(pdf))
+    return [document[i].get_textpage().get_text_range() for i in range(len(document))]
+
+
+def squash(text: str) -> str:
+    return re.sub(r"[\s\ufffe\u00ad-]+", "", text).lower()
 
 
 @pytest.mark.browser

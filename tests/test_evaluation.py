@@ -79,3 +79,30 @@ def test_a_claim_asserting_what_the_source_negates_is_unsupported() -> None:
     assert not judge.judge("The agency provided details on the signs it detected.", source).supported
     assert judge.judge("The agency has not provided details on the signs.", source).supported
     assert judge.judge("The agency detected the preparations.", source).supported
+
+
+def test_page_accuracy_counts_gold_pages_and_verified_restatements_only() -> None:
+    """A citation is page-accurate on the gold page, or on another page of the gold document whose quote
+    (re-read from the PDF on that page) states the expected answer; a quote is never trusted on its page
+    number alone."""
+    from types import SimpleNamespace
+
+    from assistant.evaluation import _page_checks
+
+    pdf = EVAL_DIR / "corpora" / "documents" / "docs" / "pdf" / "crs_IF12672_russia_nuclear_weapons.pdf"
+    name = pdf.name
+    chunk = SimpleNamespace(doc=name, meta={"kind": "pdf", "source": str(pdf)})
+    answerer = SimpleNamespace(retriever=SimpleNamespace(chunks={"c": chunk}))
+    quote = "Russia has around 1,718 deployed nuclear"  # on page 1
+
+    def answer(page: int) -> Answer:
+        note = Footnote(n=1, doc=name, title="t", start=0, end=len(quote), quote=quote, page=page)
+        return Answer(question="q", standalone_question="q", answer="a", refused=False, citations=[note],
+                      sentences=[AnswerSentence(text="a", citations=[1], supported=True, support=1.0)])
+
+    case = {"category": "single_doc", "expected": [["1,718"]], "support": [{"doc": name, "page": 3, "quote": "x"}]}
+    assert _page_checks(case, answer(3), answerer) == (True, [False])  # the gold page (the quote check flags it)
+    assert _page_checks(case, answer(2), answerer) == (False, [False])  # page 2 named, quote not there
+    assert _page_checks(case, answer(1), answerer) == (True, [True])  # verified on page 1 and states 1,718
+    other = {**case, "expected": [["2,600"]]}
+    assert _page_checks(other, answer(1), answerer) == (False, [True])  # right page for the quote, wrong fact

@@ -1,0 +1,1 @@
+"""Loaders, one module per format; each returns an `assistant.ingest.Document` (see LOADERS there)."""
