@@ -26,6 +26,8 @@ DOCS = REPO_ROOT / "eval" / "corpora" / "documents" / "docs"
 GAO = DOCS / "pdf" / "gao_07_283_crude_oil_peak.pdf"
 SCAN = DOCS / "pdf" / "scanned_huckleberry_finn_p22.pdf"
 BIG = 10**10
+PLACES = ("harbour", "canal", "river port", "dry dock", "ferry pier", "grain terminal", "oil jetty", "marina")
+VERBS = ("counted", "inspected", "cleared", "turned away", "refuelled", "towed", "registered")
 
 
 def text_pages_per_s() -> float:
@@ -66,7 +68,7 @@ def cold_ingest(pdf: Path) -> dict[str, Any]:
 
 
 def long_pdf(path: Path, pages: int) -> Path:
-    """A generated report of `pages` pages (a running header, three paragraphs a page)."""
+    """A generated report of `pages` pages (a running header, three paragraphs a page, wording varied)."""
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -75,8 +77,10 @@ def long_pdf(path: Path, pages: int) -> Path:
         pdf.add_page()
         pdf.cell(0, 6, "Generated benchmark report", new_x="LMARGIN", new_y="NEXT")
         for p in range(3):
-            pdf.multi_cell(0, 6, f"Paragraph {p} of page {n}: the harbour counted {n * 7 + p} ships, and the "
-                                 "committee reviewed the budget for the canal, the river and the port in detail.")
+            place, verb = PLACES[(n + p) % len(PLACES)], VERBS[(n * 3 + p) % len(VERBS)]
+            pdf.multi_cell(0, 6, f"At the {place} the inspectors {verb} {n * 7 + p} vessels during week {n}; the "
+                                 f"committee for the {PLACES[(n + 2 * p) % len(PLACES)]} {VERBS[p]} the budget.",
+                           new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
     return path
 

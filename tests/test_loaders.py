@@ -282,3 +282,21 @@ def test_cited_pdf_page_is_rendered_with_the_quote_highlighted(tmp_path: Path) -
     assert render_page(pdf, 2, quote, tmp_path).rects == ()  # not on page 2: nothing highlighted
     again = render_page(pdf, 1, quote, tmp_path)
     assert again.path == image.path and again.rects == image.rects  # cached image reused
+
+
+def test_a_long_templated_line_repeated_on_every_page_stays_content(tmp_path: Path) -> None:
+    """Running headers/footers are short; a long sentence that repeats with other numbers (a templated
+    report) sits at the page edge too, but it is content and must stay retrievable."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    for n in range(1, 5):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=7)
+        pdf.cell(0, 5, f"Station {n} recorded {n * 11} ships in the quarter, {n * 3} of them tankers, and the harbour "
+                       f"master reported {n} groundings and no collisions at the outer anchorage.",
+                 new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "templated.pdf"))
+    doc = load(tmp_path / "templated.pdf", BIG)
+    content = [doc.text[a:b] for a, b in doc.content_spans]
+    assert len(content) == 4 and all("groundings and no collisions" in line for line in content)

@@ -25,6 +25,7 @@ OCR_DPI = 300
 MIN_TEXT_CHARS = 20  # fewer non-space characters than this: an image-only (scanned) page
 GARBAGE_SHARE = 0.3  # this share of unmapped/private-use glyphs: the text layer is unusable
 EDGE_LINES = 3  # running headers/footers live in the first or last lines of a page
+FURNITURE_MAX_CHARS = 100  # and are short: a longer line that repeats (a templated sentence) is content
 TERMINAL = tuple('.?!:;"”’)')
 SOFT_HYPHENS = ("\ufffe", "\x02", "\u00ad")
 BULLET = re.compile(r"^\s*(?:[•▪●◦■\-–]|\(?\d{1,2}[.)]|\([a-z]\))\s+")
@@ -107,7 +108,8 @@ def furniture_keys(pages: list[list[str]]) -> set[str]:
     seen: Counter[str] = Counter()
     for lines in pages:
         body = [line for line in lines if line.strip()]
-        seen.update({_furniture_key(line) for line in body[:EDGE_LINES] + body[-EDGE_LINES:]})
+        seen.update({_furniture_key(line) for line in body[:EDGE_LINES] + body[-EDGE_LINES:]
+                     if len(line.strip()) <= FURNITURE_MAX_CHARS})
     need = max(2, (len(pages) + 1) // 2)
     return {key for key, n in seen.items() if n >= need and key.strip("# ")}
 
