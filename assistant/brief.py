@@ -288,8 +288,8 @@ def _roles(text: str) -> dict[str, tuple[set[str], set[str]]]:
 
 
 def role_swap(claim: str, evidence: str) -> str | None:
-    """Who-did-what-to-whom reversed against the evidence ("North Korea accuses Russia" from "South Korea
-    accused North Korea"): the lexical judge cannot see it, as every word is present."""
+    """Who-did-what-to-whom reversed against the evidence ("the union accuses the ministry" from "the ministry
+    accused the union"): the lexical judge cannot see it, as every word is present."""
     ev = _roles(evidence)
     for verb, (agents, patients) in _roles(claim).items():
         if verb not in ev:
@@ -306,7 +306,7 @@ def role_swap(claim: str, evidence: str) -> str | None:
 
 def unsupported_lead(claim: str, evidence: str) -> str | None:
     """The judge skips a sentence's first word when looking for names; "Brazilian officials hoped ..." must not
-    pass on evidence about North Korean officials."""
+    pass on evidence about Kenyan officials."""
     from assistant.citations import STOPWORDS, _similar, fold, words
 
     m = re.match(r"\W*([A-Z][\w’'-]+)", claim)

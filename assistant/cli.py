@@ -327,7 +327,7 @@ def eval_(
 
 @app.command()
 def brief(
-    topic: Annotated[str, typer.Argument(help="What the brief is about, e.g. 'North Korea–Russia relations'.")],
+    topic: Annotated[str, typer.Argument(help="What the brief is about, e.g. 'shipping through the strait'.")],
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Output file; the extension picks the format: .md, .pdf or .docx.")
     ] = None,
