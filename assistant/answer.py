@@ -17,20 +17,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.citations import (
-    SupportJudge,
-    aligned_differences,
-    answerability,
-    content_stems,
-    shared_subject,
-    spelling_variants,
-)
 from assistant.config import REPO_ROOT, Settings
 from assistant.llm import Backend, Message, Stats, get_backend
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
+from assistant.verify import (
+    SupportJudge,
+    answerability,
+    content_stems,
+    differences,
+    shared_subject,
+    spelling_variants,
+    ungrounded,
+)
 
 REFUSAL = "The sources do not say."
+PREMISE = "premise not in the sources"  # the reason of a correction's first sentence: a statement about the sources
 SENTENCE_CHARS = 320  # schema bound per answer sentence: room for a copied news sentence (~240) to finish
 PROMPTS = REPO_ROOT / "prompts"
 
@@ -97,6 +99,7 @@ class Answer(BaseModel):
     answer: str
     refused: bool
     refusal_reason: str | None = None
+    ungrounded: list[str] = Field(default_factory=list)  # question terms the sources do not state (a false premise)
     draft: list[str] = Field(default_factory=list)  # on refusal: what the model proposed, with the verdicts
     sentences: list[AnswerSentence] = Field(default_factory=list)
     citations: list[Footnote] = Field(default_factory=list)
@@ -118,6 +121,7 @@ class PromptSentence:
     end: int
     text: str
     meta: dict[str, Any]
+    context: str = ""  # the retrieved chunk around it: where a question's premise may be stated
 
 
 Event = tuple[Literal["status", "delta", "answer"], Any]
@@ -136,7 +140,7 @@ def select_sentences(passages: list[Passage], question: str, limit: int) -> list
     """The most question-relevant sentences of the retrieved chunks, in retrieval order."""
     q = content_stems(question)
     seen: set[tuple[str, int, int]] = set()
-    scored: list[tuple[float, int, tuple[str, int, int, str, dict[str, Any]]]] = []
+    scored: list[tuple[float, int, tuple[str, int, int, str, dict[str, Any], str]]] = []
     for p in passages:
         c = p.chunk
         for a, b in c.sentences:
@@ -146,10 +150,10 @@ def select_sentences(passages: list[Passage], question: str, limit: int) -> list
             seen.add(key)
             text = c.text[a - c.start : b - c.start]
             overlap = len(q & content_stems(text))
-            scored.append((overlap + 1.0 / p.rank, len(scored), (c.doc, a, b, text, c.meta)))
+            scored.append((overlap + 1.0 / p.rank, len(scored), (c.doc, a, b, text, c.meta, c.text)))
     best = sorted(scored, key=lambda s: -s[0])[:limit]
     ordered = [item for _, _, item in sorted(best, key=lambda s: s[1])]
-    return [PromptSentence(i + 1, d, a, b, t, m) for i, (d, a, b, t, m) in enumerate(ordered)]
+    return [PromptSentence(i + 1, d, a, b, t, m, ctx) for i, (d, a, b, t, m, ctx) in enumerate(ordered)]
 
 
 def answer_schema(n: int) -> dict[str, Any]:
@@ -281,7 +285,7 @@ def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFo
     for c in cited:
         a = sents[c - 1]
         others = [o for o in sents if o.doc != a.doc and shared_subject(a.text, o.text)]
-        for kind, compare in (("differ: one says {a}, the other {b}", aligned_differences),
+        for kind, compare in (("differ: one says {a}, the other {b}", differences),
                               ("spell the name differently: {a} and {b}", spelling_variants)):
             hit = next(((o, d) for o in others if (d := compare(MARKERS.sub("", a.text), MARKERS.sub("", o.text)))),
                        None)
@@ -296,13 +300,16 @@ def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFo
 
 def finalize(
     question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
-    unshown: list[PromptSentence] | None = None,
+    unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(), retrieved: str = "",
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
     The model may only cite `sents` (what it was shown). `unshown` are the other sentences of
     the retrieved chunks, numbered after them: only the conflict check may cite one, when
     word alignment shows it reports the cited fact differently (code-verified, not model-chosen).
+    A question whose specific terms the cited passages do not state gets a correction, not an
+    answer (`correction`). `common` are the collection's ubiquitous stems (`verify.Vocabulary`);
+    `retrieved` the text of every retrieved passage (where a shortened name is written in full).
     """
     valid = {s.n for s in sents}
     checked: list[tuple[str, list[int], bool, float, str]] = []
@@ -324,8 +331,12 @@ def finalize(
     elif not supported:
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
+        context = " ".join(dict.fromkeys(sents[n - 1].context or sents[n - 1].text for c in supported for n in c[1]))
+        missing = ungrounded(standalone, context, retrieved)
+        if missing:
+            return correction(question, standalone, missing, supported, sents, searched)
         cited = [sents[n - 1].text for c in supported for n in c[1]]
-        ok, why = answerability(standalone, " ".join(c[0] for c in supported), cited)
+        ok, why = answerability(standalone, " ".join(c[0] for c in supported), cited, common)
         refusal = None if ok else why
     if refusal:
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
@@ -336,6 +347,21 @@ def finalize(
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
     return _renumber(question, standalone, checked, conflicts, pool, searched)
+
+
+def correction(
+    question: str, standalone: str, missing: list[str], supported: list[tuple[str, list[int], bool, float, str]],
+    sents: list[PromptSentence], searched: str,
+) -> Answer:
+    """The question rests on terms its sources do not state (a false premise, a wrong qualifier): say so, and show
+    what the sources do say nearest to it, cited and verified, instead of answering the question as asked."""
+    terms = " or ".join(f"“{t}”" for t in missing)
+    statement = f"The sources do not mention {terms}, so they do not answer the question as asked. What they do say:"
+    checked = [(statement, [], True, 1.0, PREMISE), *supported]
+    near = _renumber(question, standalone, checked, [], sents, searched)
+    return near.model_copy(update={
+        "refused": True, "ungrounded": missing, "answer": f"{near.answer}\n{searched}",
+        "refusal_reason": f"the question's {terms} are not in the passages an answer would cite"})
 
 
 def _renumber(
@@ -428,7 +454,8 @@ class Answerer:
             incomplete = True
             yield ("status", f"generation stopped early: {exc}")
         answer = finalize(question, standalone, raw, sents, self.judge, searched,
-                          self._counterparts(raw, sents, passages, standalone))
+                          self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
+                          " ".join(p.chunk.text for p in passages))
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()
@@ -460,7 +487,8 @@ class Answerer:
         shown = {(s.doc, s.start) for s in sents}
         rest = [x for x in select_sentences(passages + extra, question, 10_000) if (x.doc, x.start) not in shown]
         unique = list({(x.doc, x.start): x for x in rest}.values())
-        return [PromptSentence(len(sents) + i + 1, x.doc, x.start, x.end, x.text, x.meta) for i, x in enumerate(unique)]
+        return [PromptSentence(len(sents) + i + 1, x.doc, x.start, x.end, x.text, x.meta, x.context)
+                for i, x in enumerate(unique)]
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None) -> Answer:
         answer: Answer | None = None

@@ -36,6 +36,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from assistant import brief as briefing  # noqa: E402
+from assistant import render  # noqa: E402
 from assistant.answer import REFUSAL, Answer, Answerer, Footnote  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embeddings import EmbeddingError, get_embedder  # noqa: E402
@@ -84,12 +85,15 @@ CSS = """
 .bf-docs table { width: 100%; border-collapse: collapse; }
 .bf-docs th, .bf-docs td { text-align: left; padding: .25em .5em;
   border-bottom: 1px solid var(--border-color-primary); }
-.bf-brief h3 { font-size: 1.3em; margin: 0 0 .2em; }
-.bf-brief h4 { font-size: .85em; text-transform: uppercase; letter-spacing: .04em; margin: .9em 0 .3em;
+.bf-brief h1 { font-size: 1.3em; margin: 0 0 .2em; }
+.bf-brief h2 { font-size: .85em; text-transform: uppercase; letter-spacing: .04em; margin: .9em 0 .3em;
   border-bottom: 1px solid var(--border-color-primary); }
-.bf-brief-bluf { border-left: 4px solid #1d3f6e; padding: .3em .8em; background: rgba(29, 63, 110, .08); }
+.bf-brief .bluf { border-left: 4px solid #1d3f6e; padding: .3em .8em; background: rgba(29, 63, 110, .08); }
 .bf-brief ul, .bf-brief ol { margin: 0; padding-left: 1.4em; }
-.bf-brief-notes { font-size: .8em; }
+.bf-brief .notes { font-size: .8em; }
+.bf-brief table { width: 100%; border-collapse: collapse; font-size: .85em; }
+.bf-brief td, .bf-brief th { text-align: left; vertical-align: top; padding: .2em .4em; }
+.bf-brief .where, .bf-brief .conf { color: var(--body-text-color-subdued); }
 """
 
 
@@ -209,7 +213,7 @@ def footnote_html(f: Footnote, fid: str, sources: Sources) -> str:
 
 def render_answer(answer: Answer, sources: Sources) -> str:
     """The verified answer as HTML: footnoted sentences, flags, conflicts, then only the cited sources."""
-    if answer.refused:
+    if answer.refused and not answer.ungrounded:
         reason = f'<div class="bf-muted">({esc(answer.refusal_reason)})</div>' if answer.refusal_reason else ""
         return (
             f'<div class="bf-answer bf-final bf-refusal"><div class="bf-refusal-head">{esc(REFUSAL)}</div>'
@@ -222,7 +226,11 @@ def render_answer(answer: Answer, sources: Sources) -> str:
 
     summaries = {c.summary for c in answer.conflicts}
     parts = []
-    for s in answer.sentences:
+    head = ""
+    if answer.ungrounded:  # a correction: the false premise first, then what the sources do say, cited
+        head = (f'<div class="bf-refusal-head">{esc(answer.sentences[0].text)}</div>'
+                f'<div class="bf-muted">{esc(answer.searched)}</div>')
+    for s in answer.sentences[1 if answer.ungrounded else 0 :]:
         if s.text in summaries:
             continue
         if s.supported:
@@ -231,7 +239,7 @@ def render_answer(answer: Answer, sources: Sources) -> str:
             why = "its sources do not support it" if s.citations else "it cites no valid source"
             parts.append(f'<span class="bf-unverified" title="{esc(s.reason)}">⚠ {esc(s.text)}{refs(s.citations)} '
                          f'<span class="bf-flag">(unverified: {why})</span></span>')
-    body = f"<p>{' '.join(parts)}</p>" if parts else ""
+    body = head + (f"<p>{' '.join(parts)}</p>" if parts else "")
     notes = {f.n: f for f in answer.citations}
     for c in answer.conflicts:
         sides = []
@@ -250,7 +258,8 @@ def render_answer(answer: Answer, sources: Sources) -> str:
         body += f'<div class="bf-sources"><div class="bf-sources-head">Sources</div>{listed}</div>'
     took = answer.timings.get("total_s")
     foot = " · ".join(esc(x) for x in (answer.backend, answer.model, f"{took:.1f} s" if took else "") if x)
-    return f'<div class="bf-answer bf-final">{body}{interpreted(answer)}<div class="bf-muted">{foot}</div></div>'
+    kind = "bf-answer bf-final" + (" bf-refusal bf-correction" if answer.ungrounded else "")
+    return f'<div class="{kind}">{body}{interpreted(answer)}<div class="bf-muted">{foot}</div></div>'
 
 
 def interpreted(answer: Answer) -> str:
@@ -285,47 +294,12 @@ def explain(exc: Exception) -> str:
 
 # --- brief ---------------------------------------------------------------------------------------
 
-BRIEF_TOPIC = "North Korea–Russia economic cooperation"
 BRIEF_STEPS = len(briefing.SUBQUESTIONS) + 3  # evidence sub-questions, BLUF, judgments, PDF
 
 
-def conflict_html(brief: briefing.Brief, c: briefing.BriefConflict) -> str:
-    """Like `briefing.conflict_text`, with the document labels escaped too."""
-    a, b = sorted(c.sides[:2], key=lambda side: brief.label(side.doc))
-    return " ".join(f'{esc(brief.label(x.doc))} reports “…{esc(x.excerpt)}”<sup class="bf-ref">[{x.citation}]</sup>'
-                    + (";" if x is a else ".") for x in (a, b))
-
-
 def brief_html(brief: briefing.Brief, trimmed: list[str]) -> str:
-    """The brief as a preview: every piece of text escaped, footnote markers as superscripts."""
-    t = briefing.SECTION_TITLES
-
-    def sup(cites: list[int]) -> str:
-        return "".join(f'<sup class="bf-ref">[{n}]</sup>' for n in cites)
-
-    def items(lines: list[str], empty: str, tag: str = "ul") -> str:
-        return f"<{tag}>{''.join(f'<li>{x}</li>' for x in lines) or f'<li>{esc(empty)}</li>'}</{tag}>"
-
-    parts = [f"<h3>{esc(brief.title)}</h3>", f'<div class="bf-muted">{esc(brief.date_line)}</div>',
-             f"<h4>{esc(t['bluf'])}</h4>",
-             '<p class="bf-brief-bluf">' + " ".join(esc(s.text) + sup(s.citations) for s in brief.bluf) + "</p>",
-             f"<h4>{esc(t['judgments'])}</h4>",
-             items([f"{esc(j.text)}{sup(j.citations)} <i>{esc(j.confidence_sentence)}</i>" for j in brief.judgments],
-                   "No judgment passed the citation checks.", "ol"),
-             f"<h4>{esc(t['evidence'])}</h4>", items([esc(s.text) + sup(s.citations) for s in brief.evidence], "none"),
-             f"<h4>{esc(t['conflicts'])}</h4>",
-             items([conflict_html(brief, c) for c in brief.conflicts],
-                   "No disagreement between the documents was found in the retrieved passages."),
-             f"<h4>{esc(t['gaps'])}</h4>",
-             items([f"<b>Assumption:</b> {esc(s.text)}{sup(s.citations)}" for s in brief.assumptions]
-                   + [f"<b>Gap:</b> {esc(s.text)}{sup(s.citations)}" for s in brief.gaps], "none"),
-             f"<h4>{esc(t['sources'])}</h4>",
-             items([f"{esc(r.label)}: {esc(r.title)} ({esc(r.doc)}) — {esc(r.reliability)}" for r in brief.sources],
-                   "none"),
-             f"<h4>{esc(t['notes'])}</h4>",
-             '<div class="bf-brief-notes">' + items(
-                 [f"[{f.n}] “{esc(f.quote)}” — {esc(brief.label(f.doc))}, chars {f.start}–{f.end}"
-                  for f in brief.footnotes], "none") + "</div>"]
+    """The brief as a preview: the same sections and page-aware footnotes as the printed page (`render.body_html`)."""
+    parts = [render.body_html(brief, ref_class="bf-ref")]
     took = brief.timings.get("total_s")
     foot = [f"{brief.llm_calls} model calls", f"{took:.0f} s" if took else ""]
     if trimmed:
@@ -506,8 +480,8 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
             out = Path(tempfile.mkdtemp(prefix="bf-brief-"))
             name = brief_filename(brief.topic)
             md, pdf = out / f"{name}.md", out / f"{name}.pdf"
-            md.write_text(briefing.to_markdown(brief), encoding="utf-8")
-            printed = briefing.write_pdf(brief, pdf)
+            md.write_text(render.to_markdown(brief), encoding="utf-8")
+            printed = render.write_pdf(brief, pdf)
         except Exception as exc:
             if not isinstance(exc, (briefing.BriefError, QueryError, StoreError, LLMError, EmbeddingError)):
                 log.exception("brief on %r failed", topic)
@@ -541,7 +515,8 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
                 upload_status = gr.HTML(elem_id="bf-upload-status")
             with gr.Tab("Brief", id="brief"):
                 with gr.Row():
-                    topic = gr.Textbox(BRIEF_TOPIC, label="Topic", scale=8, max_lines=2, elem_id="bf-brief-topic")
+                    topic = gr.Textbox("", label="Topic", placeholder="what the brief is about, in a few words",
+                                       scale=8, max_lines=2, elem_id="bf-brief-topic")
                     write = gr.Button("Write brief", variant="primary", scale=1, elem_id="bf-brief-write")
                 gr.HTML('<div class="bf-muted">A one-page brief (BLUF, key judgments, evidence, conflicts, gaps, '
                         "sources), every fact footnoted; takes a minute or two.</div>")

@@ -193,11 +193,13 @@ def load_history(path: Path | None) -> list[dict[str, str]]:
 
 def render_answer(answer: Any) -> None:
     """Terminal rendering: verified sentences with markers, flags, conflicts, footnotes."""
-    if answer.refused:
+    if answer.refused and not answer.ungrounded:
         out.print(f"[bold yellow]{escape(answer.answer)}[/]", soft_wrap=True)
         out.print(f"[dim]({answer.refusal_reason})[/]")
         return
-    for s in answer.sentences:
+    if answer.ungrounded:  # a correction: the premise first, then what the sources do say, cited
+        out.print(f"[bold yellow]{escape(answer.sentences[0].text)}[/]", soft_wrap=True)
+    for s in answer.sentences[1 if answer.ungrounded else 0 :]:
         marks = "".join(f"[{n}]" for n in s.citations).replace("[", "\\[")
         flag = "" if s.supported else f" [bold red](unverified: {escape(s.reason)})[/]"
         out.print(f"{escape(s.text)}{marks}{flag}", soft_wrap=True)
@@ -256,6 +258,8 @@ def eval_(
     as_json: JsonOpt = False,
     report: Annotated[Path | None, typer.Option(help="Write report.md and report.html into this folder.")] = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated case ids to run.")] = None,
+    sample: Annotated[int | None, typer.Option(min=1, help="Run N cases spread evenly over the file (a quicker "
+                                                          "check; the same N cases every time).")] = None,
     docs: Annotated[Path | None, typer.Option(help="Evaluate this folder of documents (indexed privately).")] = None,
     facts: Annotated[Path | None, typer.Option(help="Facts file (default eval/facts.yaml).")] = None,
     gates: Annotated[Path | None, typer.Option(help="Gates file (default eval/gates.yaml).")] = None,
@@ -285,6 +289,8 @@ def eval_(
             if unknown:
                 fail(f"unknown case id(s): {', '.join(sorted(unknown))}")
             cases = [c for c in cases if c["id"] in wanted]
+        if sample and sample < len(cases):
+            cases = [cases[i * len(cases) // sample] for i in range(sample)]
         if docs is not None:
             cfg = cfg.model_copy(update={"index_dir": Path(tmp) / "index", "chroma_host": None})
             result = run_ingest([docs], cfg)
@@ -314,7 +320,8 @@ def eval_(
         for name, value in result_report["metrics"].items():
             gate = result_report["gates"].get(name)
             verdict = "" if not gate else ("[green]pass[/]" if gate["pass"] else "[bold red]FAIL[/]")
-            table.add_row(name, str(value), f"{gate['kind']} {gate['gate']}" if gate else "", verdict)
+            table.add_row(name, "n/a" if value is None else str(value), f"{gate['kind']} {gate['gate']}" if gate
+                          else "", verdict)
         out.print(table)
         out.print(f"judge: {result_report['judge']['name']}, balanced accuracy "
                   f"{result_report['judge']['balanced_accuracy']}")
@@ -323,6 +330,40 @@ def eval_(
                 out.print(f"[red]✗[/] {case['id']}: {'; '.join(case['why'])}", soft_wrap=True)
     if not all(g["pass"] for g in result_report["gates"].values()):
         raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    pairs: Annotated[Path, typer.Argument(help="JSONL of claim/evidence pairs: `claim`, `evidence` (text or list of "
+                                                "sentences) or `quote`, optional `question`, optional label "
+                                                "(`supported`/`label`: true/false, or WiCE's supported / "
+                                                "partially_supported / not_supported).")],
+    as_json: JsonOpt = False,
+    show: Annotated[int, typer.Option(help="Print the first N disagreements with the labels.")] = 10,
+) -> None:
+    """Check claims against their evidence with the support judge the answers use; with labels, report its
+    balanced accuracy (the mean of supported pairs accepted and unsupported pairs rejected) and speed."""
+    with clean_errors():
+        from assistant.evaluation import judge_pairs, read_pairs
+        from assistant.verify import SupportJudge
+
+        rows = read_pairs(pairs)
+        report = judge_pairs(SupportJudge(), rows)
+    if as_json:
+        print_json(report)
+        return
+    out.print(f"judge: {report['judge']}; {report['pairs']} pairs, {report['ms_per_pair']} ms a pair")
+    if "balanced_accuracy" in report:
+        out.print(f"balanced accuracy {report['balanced_accuracy']} (supported accepted "
+                  f"{report['supported_accepted']}, unsupported rejected {report['unsupported_rejected']})")
+    wrong = [(r, v) for r, v in zip(rows, report["verdicts"], strict=True) if r[3] is not None
+             and r[3] != v["supported"]]
+    for (claim, evidence, _, label), v in wrong[:show]:
+        out.print(f"[red]✗[/] labelled {'supported' if label else 'not supported'}, judged {v['reason']}: "
+                  f"{escape(claim)} [dim]| {escape(evidence[:200])}[/]", soft_wrap=True)
+    if "balanced_accuracy" not in report:
+        for (claim, _, _, _), v in zip(rows, report["verdicts"], strict=True):
+            out.print(f"{'✓' if v['supported'] else '✗'} {escape(claim)} [dim]({v['reason']})[/]", soft_wrap=True)
 
 
 @app.command()
@@ -344,13 +385,14 @@ def brief(
         fail(f"unknown brief format {target.suffix or '(none)'!r}: use --out NAME.md, NAME.pdf or NAME.docx")
     with clean_errors():
         from assistant import brief as briefing
+        from assistant import render
         from assistant.llm import get_backend
 
         try:
             writer = briefing.BriefWriter(cfg, backend=get_backend(cfg, backend, model))
             result = writer.write(topic, progress=None if as_json else lambda msg: err.print(f"[dim]{msg}[/]"))
             if target is not None:
-                result = briefing.write(result, target)
+                result = render.write(result, target)
         except briefing.BriefError as exc:
             fail(str(exc))
     if as_json:

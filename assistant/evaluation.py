@@ -18,13 +18,14 @@ from typing import Any
 
 import yaml
 
-from assistant.answer import Answer, Answerer
-from assistant.citations import SupportJudge
+from assistant.answer import PREMISE, Answer, Answerer
 from assistant.config import REPO_ROOT
+from assistant.verify import SupportJudge
 
 EVAL_DIR = REPO_ROOT / "eval"
 HIGHER_IS_BETTER = {"retrieval_recall_at_k", "fact_recall", "citation_recall", "citation_precision",
-                    "refusal_accuracy", "conflict_detection", "judge_balanced_accuracy", "page_accuracy",
+                    "refusal_accuracy", "unanswerable_refused", "conflict_detection", "judge_balanced_accuracy",
+                    "page_accuracy",
                     "quotes_on_cited_page"}
 
 
@@ -65,12 +66,60 @@ def load_facts(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
+Pair = tuple[str, str, str, bool | None]  # claim, evidence, question, supported (None when unlabelled)
+
+
+def _label(row: dict[str, Any]) -> bool | None:
+    """`supported`/`label` as a bool, or WiCE's strings: only "supported" counts (a partly supported claim is not)."""
+    value = row.get("supported", row.get("label"))
+    if isinstance(value, str):
+        return value.strip().lower() in ("supported", "true", "yes")
+    return None if value is None else bool(value)
+
+
+def read_pairs(path: Path) -> list[Pair]:
+    """Claim/evidence pairs from JSONL: `claim` plus `evidence` (a string or a list of sentences) or `quote`, an
+    optional `question`, and an optional label (`supported` or `label`). A bad line is an error naming the line."""
+    pairs: list[Pair] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalError(f"cannot read {path}: {exc}") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            evidence = row.get("evidence", row.get("quote"))
+            if isinstance(evidence, list):
+                evidence = " ".join(str(e) for e in evidence)
+            if not isinstance(row, dict) or not isinstance(row.get("claim"), str) or not isinstance(evidence, str):
+                raise ValueError("needs a string `claim` and `evidence` (or `quote`)")
+        except (ValueError, AttributeError) as exc:
+            raise EvalError(f"{path}:{i}: {exc}") from None
+        pairs.append((row["claim"], evidence, str(row.get("question") or ""), _label(row)))
+    return pairs
+
+
+def judge_pairs(judge: SupportJudge, pairs: list[Pair]) -> dict[str, Any]:
+    """Verdicts on every pair and, where labelled, how often they agree: accepted share of the supported pairs,
+    rejected share of the others, their mean (balanced accuracy), and the judge's milliseconds per pair."""
+    t0 = time.perf_counter()
+    verdicts = [judge.judge(claim, evidence, question) for claim, evidence, question, _ in pairs]
+    ms = 1000 * (time.perf_counter() - t0) / max(1, len(pairs))
+    pos = [v.supported for v, p in zip(verdicts, pairs, strict=True) if p[3] is True]
+    neg = [not v.supported for v, p in zip(verdicts, pairs, strict=True) if p[3] is False]
+    report: dict[str, Any] = {"judge": judge.name, "pairs": len(pairs), "ms_per_pair": round(ms, 3),
+                              "verdicts": [v.__dict__ for v in verdicts]}
+    if pos and neg:
+        report.update(supported_accepted=round(sum(pos) / len(pos), 3), unsupported_rejected=round(
+            sum(neg) / len(neg), 3), balanced_accuracy=round((sum(pos) / len(pos) + sum(neg) / len(neg)) / 2, 3))
+    return report
+
+
 def judge_accuracy(judge: SupportJudge, path: Path = EVAL_DIR / "judge_set.jsonl") -> float:
-    """Balanced accuracy of the support judge on the labelled (claim, passage, supported) set."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    pos = [judge.judge(r["claim"], r["quote"]).supported for r in rows if r["supported"]]
-    neg = [not judge.judge(r["claim"], r["quote"]).supported for r in rows if not r["supported"]]
-    return round((sum(pos) / len(pos) + sum(neg) / len(neg)) / 2, 3)
+    """Balanced accuracy of the support judge on a labelled (claim, passage, supported) set."""
+    return float(judge_pairs(judge, read_pairs(path)).get("balanced_accuracy", 0.0))
 
 
 def _has_terms(text: str, groups: list[list[str]]) -> bool:
@@ -86,6 +135,8 @@ def _citation_scores(answer: Answer, judge: SupportJudge) -> tuple[list[bool], l
         bad = [n for n in s.citations if n not in quotes]
         out_of_range += len(bad)
         cites = [n for n in s.citations if n in quotes]
+        if s.reason == PREMISE:  # a correction's "the sources do not mention X": cites nothing by design
+            continue
         if s.reason == "conflict between sources":  # a statement about the sources themselves
             support.append(bool(cites))
             needed.extend([True] * len(cites))
@@ -120,7 +171,7 @@ def _page_checks(case: dict[str, Any], answer: Answer, answerer: Answerer) -> tu
     sources = {c.doc: str(c.meta.get("source", "")) for c in answerer.retriever.chunks.values()
                if c.meta.get("kind") == "pdf"}
     checked = {f.n: quote_on_page(Path(sources[f.doc]), f.page, f.quote) for f in answer.citations
-               if f.page is not None and f.doc in sources and not f.ocr}
+               if f.page is not None and f.doc in sources}
     page_ok = None
     if gold and case.get("category") != "unanswerable" and not answer.refused:
         docs = {doc for doc, _ in gold}
@@ -171,11 +222,12 @@ def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: i
     return result
 
 
-def _mean(values: list[bool]) -> float:
-    return round(sum(values) / len(values), 3) if values else 1.0
+def _mean(values: list[bool]) -> float | None:
+    """The share of true values; None (shown as n/a) when no case measures it, never a perfect score."""
+    return round(sum(values) / len(values), 3) if values else None
 
 
-def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float]:
+def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float | None]:
     answered = [r for r in results if not r.refused]
     times = sorted(r.total_s for r in results) or [0.0]
     return {
@@ -184,6 +236,7 @@ def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float]:
         "citation_recall": _mean([s for r in answered for s in r.sentence_support]),
         "citation_precision": _mean([n for r in answered for n in r.citations_needed]),
         "refusal_accuracy": _mean([r.refusal_ok for r in results]),
+        "unanswerable_refused": _mean([r.refused for r in results if r.category == "unanswerable"]),
         "conflict_detection": _mean([bool(r.conflict_named) for r in results if r.conflict_named is not None]),
         "out_of_range_citations": float(sum(r.out_of_range for r in results)),
         "latency_p50_s": round(statistics.median(times), 2),
@@ -194,13 +247,15 @@ def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float]:
     }
 
 
-def check_gates(values: dict[str, float], gates: dict[str, float]) -> dict[str, dict[str, Any]]:
+def check_gates(values: dict[str, float | None], gates: dict[str, float]) -> dict[str, dict[str, Any]]:
     """min gates for higher-is-better metrics, max gates for the rest (out-of-range, latency)."""
     out = {}
     for name, limit in gates.items():
-        value = values.get(name)
-        if value is None:
+        if name not in values:
             raise EvalError(f"gate {name!r} names no metric")
+        value = values[name]
+        if value is None:
+            raise EvalError(f"gate {name!r}: no case of this suite measures it")
         ok = value >= limit if name in HIGHER_IS_BETTER else value <= limit
         out[name] = {"value": value, "gate": limit, "kind": "min" if name in HIGHER_IS_BETTER else "max", "pass": ok}
     return out
@@ -257,7 +312,8 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
              "on eval/judge_set.jsonl.", "", "| metric | value | gate | pass |", "| --- | --- | --- | --- |"]
     for name, value in report["metrics"].items():
         gate = report["gates"].get(name)
-        lines.append(f"| {name} | {value} | {gate['kind'] + ' ' + str(gate['gate']) if gate else ''} | "
+        lines.append(f"| {name} | {'n/a' if value is None else value} | "
+                     f"{gate['kind'] + ' ' + str(gate['gate']) if gate else ''} | "
                      f"{'' if not gate else ('yes' if gate['pass'] else '**NO**')} |")
     lines += ["", "## Cases", ""]
     for c in report["cases"]:

@@ -14,6 +14,7 @@ import numpy as np
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
 from assistant.store import Index, StoredChunk, StoreError, page_at
+from assistant.verify import Vocabulary
 
 RRF_K = 60
 NEAR_DUPLICATE_COSINE = 0.9
@@ -75,6 +76,7 @@ class Retriever:
         from llama_index.retrievers.bm25 import BM25Retriever
 
         self.chunks = {c.id: c for c in self.index.all_chunks()}
+        self._common: frozenset[str] | None = None
         self._n = max(10, 3 * self.settings.k)
         self._bm25 = None
         if self.chunks:
@@ -82,6 +84,12 @@ class Retriever:
             self._bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(self._n, len(nodes)))
         vindex = VectorStoreIndex.from_vector_store(self.index.vector_store(), embed_model=self.embedder)
         self._dense = vindex.as_retriever(similarity_top_k=self._n)
+
+    def common_stems(self) -> frozenset[str]:
+        """Stems found in a large share of the indexed passages (`verify.Vocabulary`), once per refresh."""
+        if self._common is None:
+            self._common = Vocabulary(c.text for c in self.chunks.values()).common()
+        return self._common
 
     def search(self, query: str, k: int | None = None, diverse: bool = True) -> list[Passage]:
         """Top-k passages for a query; near-duplicates pushed behind distinct evidence unless `diverse` is off."""

@@ -19,10 +19,10 @@ from assistant.answer import (
     repair_cut,
     select_sentences,
 )
-from assistant.citations import SupportJudge, aligned_differences
 from assistant.config import Settings
 from assistant.indexing import ingest
 from assistant.retrieval import Retriever
+from assistant.verify import SupportJudge, aligned_differences
 
 S000 = (SEEDS / "000_4f251fb10e67f7e9.txt").read_text(encoding="utf-8")
 S002 = (SEEDS / "002_66b593ec0b11b73e.txt").read_text(encoding="utf-8")
@@ -217,3 +217,28 @@ def test_conflict_may_cite_an_unshown_retrieved_sentence_but_the_model_may_not()
     assert answer.sentences[1].citations == [] and not answer.sentences[1].supported
     assert len(answer.conflicts) == 1 and "Primorye region" in answer.conflicts[0].summary
     assert answer.citations[-1].quote == GOV_002
+
+
+def test_a_false_premise_gets_a_cited_correction_not_the_lure() -> None:
+    """The model answers the lure ("which sanctions did the EU announce?" with the US's); the question's premise
+    (EU) is in no passage the answer cites, so the user is told so and shown what the sources do say, cited."""
+    raw = json.dumps({"sentences": [
+        {"text": "Sanctions were announced on more than 250 individuals and organizations.", "cites": [2]}]})
+    answer = _final(raw, "How many individuals and organizations did the EU sanction on December 12, 2023?")
+    assert answer.refused and answer.ungrounded == ["EU"]
+    assert answer.sentences[0].text.startswith("The sources do not mention “EU”")
+    assert answer.sentences[1].citations == [1] and answer.citations[0].quote == SANCTIONS
+    assert "more than 250" in answer.answer and "[1]" in answer.answer
+    from assistant.chat import render_answer
+
+    class SeedSources:  # the chat's document reader, over the seed files
+        def text(self, doc: str) -> str:
+            return (SEEDS / doc).read_text(encoding="utf-8")
+
+        def page_html(self, _: object) -> str:
+            return ""
+
+    page = render_answer(answer, SeedSources())  # type: ignore[arg-type]
+    assert "bf-correction" in page and "The sources do not mention “EU”" in page and 'class="bf-ref"' in page
+    # The same draft for the question as asked is an answer:
+    assert not _final(raw).refused

@@ -30,25 +30,18 @@ from assistant.brief import (
     Judgment,
     Registry,
     SourceRow,
-    check_format,
     claim_problem,
     confidence_cap,
     find_conflicts,
     find_gaps,
     judgment_sentence,
     judgments_schema,
-    pdf_pages,
     renumber,
-    role_swap,
-    to_html,
-    to_markdown,
-    topic_gap,
-    unsupported_lead,
-    write,
-    write_pdf,
 )
 from assistant.config import Settings
 from assistant.llm import Message, Stats
+from assistant.render import check_format, pdf_pages, to_html, to_markdown, write, write_pdf
+from assistant.verify import role_swap, topic_gap, unsupported_lead
 
 D000, D002 = "000_4f251fb10e67f7e9.txt", "002_66b593ec0b11b73e.txt"
 TEXT = {D000: (SEEDS / D000).read_text(encoding="utf-8"), D002: (SEEDS / D002).read_text(encoding="utf-8")}

@@ -133,3 +133,24 @@ def test_ingest_killed_midway_leaves_a_working_index_and_rerun_completes(tmp_pat
     chunks = index.all_chunks()
     assert len(chunks) == len({c.id for c in chunks}) == report.chunks  # no duplicates, no orphans
     assert all(v["present"] == v["expected"] for e in index.doc_versions().values() for v in e["versions"].values())
+
+
+def test_verify_reports_the_judges_accuracy_on_labelled_pairs_and_rejects_a_bad_line(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"claim": "The bridge opened in 1932.", "evidence": "The bridge was opened to traffic in 1932.", "label": True},
+        {"claim": "The bridge opened in 1933.", "evidence": "The bridge was opened to traffic in 1932.",
+         "label": False},
+        {"claim": "The bridge is made of steel.", "evidence": ["It spans the harbour.", "It is made of steel."],
+         "label": "supported"},
+        {"claim": "The bridge is painted red.", "evidence": ["It spans the harbour."], "label": "not_supported"},
+    ]
+    pairs.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    done = run(["verify", str(pairs), "--json"], tmp_path / "index")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["pairs"] == 4 and report["balanced_accuracy"] == 1.0
+    assert [v["supported"] for v in report["verdicts"]] == [True, False, True, False]
+    pairs.write_text(json.dumps(rows[0]) + "\n{\"claim\": 3}\n", encoding="utf-8")
+    bad = run(["verify", str(pairs)], tmp_path / "index")
+    assert bad.returncode != 0 and "pairs.jsonl:2:" in bad.stderr and "Traceback" not in bad.stderr

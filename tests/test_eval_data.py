@@ -294,3 +294,15 @@ def test_judge_set_uses_both_documents(judge_rows, seed_docs):
     for label in (True, False):
         used = {r["doc"] for r in judge_rows if r["supported"] is label}
         assert used == set(seed_docs), f"supported={label} rows use only {used}"
+
+
+def test_squad_suite_is_grounded_in_its_documents():
+    """The third-party suite CI gates on: every answer found in its support quote, every quote in its document."""
+    folder = REPO / "eval" / "corpora" / "squad"
+    cases = _load_cases(folder / "facts.yaml")
+    problems = [p for p in _check_cases(cases, _read_docs(folder / "docs"))
+                if "spans a line break" not in p]  # the articles write subscripts (O2) on a line of their own
+    assert not problems, "\n".join(problems)
+    counts = Counter(c["category"] for c in cases)
+    assert counts["unanswerable"] >= 30 and counts["single_doc"] >= 60, counts
+    assert (folder / "SOURCE.md").read_text(encoding="utf-8").count("CC BY-SA") >= 1

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from assistant.answer import Answer, AnswerSentence, Footnote
-from assistant.citations import SupportJudge
 from assistant.evaluation import (
     EVAL_DIR,
     EvalError,
@@ -17,6 +16,7 @@ from assistant.evaluation import (
     load_facts,
     load_gates,
 )
+from assistant.verify import SupportJudge
 
 Q250 = "the United States announced that it would impose sanctions on more than 250 individuals and organizations"
 DENY = "both Russia and North Korea have denied the existence of such a transfer"
@@ -106,3 +106,16 @@ def test_page_accuracy_counts_gold_pages_and_verified_restatements_only() -> Non
     assert _page_checks(case, answer(1), answerer) == (True, [True])  # verified on page 1 and states 1,718
     other = {**case, "expected": [["2,600"]]}
     assert _page_checks(other, answer(1), answerer) == (False, [True])  # right page for the quote, wrong fact
+
+
+def test_a_metric_no_case_measures_is_not_a_perfect_score_and_cannot_be_gated() -> None:
+    from assistant.evaluation import CaseResult, metrics
+
+    case = CaseResult(id="a", category="single_doc", question="q?", answer="x", refused=False, retrieved=True,
+                      facts_found=True, refusal_ok=True, conflict_named=None, sentence_support=[True],
+                      citations_needed=[True], out_of_range=0, total_s=1.0)
+    values = metrics([case], 0.9)
+    assert values["conflict_detection"] is None and values["page_accuracy"] is None
+    assert values["unanswerable_refused"] is None and values["fact_recall"] == 1.0
+    with pytest.raises(EvalError, match="no case of this suite measures it"):
+        check_gates(values, {"page_accuracy": 0.9})

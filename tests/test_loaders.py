@@ -300,3 +300,30 @@ def test_a_long_templated_line_repeated_on_every_page_stays_content(tmp_path: Pa
     doc = load(tmp_path / "templated.pdf", BIG)
     content = [doc.text[a:b] for a, b in doc.content_spans]
     assert len(content) == 4 and all("groundings and no collisions" in line for line in content)
+
+
+def test_a_quote_on_a_scanned_page_is_highlighted_from_the_ocr_word_boxes(tmp_path: Path) -> None:
+    from PIL import Image, ImageStat
+
+    from assistant.pages import render_page
+
+    scan = DOCS / "docs" / "pdf" / "scanned_huckleberry_finn_p22.pdf"
+    doc = load(scan, BIG)
+    start = norm(doc.text).index("went tiptoeing along a path")
+    quote = " ".join(doc.text.split())[start : start + 60]  # as stored, which may run over a line end
+    image = render_page(scan, 1, quote, tmp_path)
+    assert image.rects, "the OCR'd quote was not found among the word boxes"
+    plain = render_page(scan, 1, "words that are on no page at all", tmp_path)
+    assert plain.rects == ()
+
+    def yellow(path: Path, box: tuple[float, float, float, float]) -> float:
+        r, _, b = ImageStat.Stat(Image.open(path).convert("RGB").crop(tuple(round(x) for x in box))).mean
+        return float(r - b)
+
+    for left, top, right, bottom in image.rects:
+        assert 0 <= left < right <= image.width and 0 <= top < bottom <= image.height
+        assert yellow(image.path, (left, top, right, bottom)) - yellow(plain.path, (left, top, right, bottom)) > 30
+    foot = (0, image.height - 30, image.width, image.height)
+    assert abs(yellow(image.path, foot) - yellow(plain.path, foot)) < 3  # the rest of the page is as scanned
+    again = render_page(scan, 1, quote, tmp_path)
+    assert again.rects == image.rects  # the OCR boxes are cached with the image

@@ -10,6 +10,8 @@ page's offsets recorded in a page map so every quote maps to its physical page a
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -22,6 +24,7 @@ from assistant.ingest import Document, IngestError, Page, PageProgress
 from assistant.model_files import sha256_file
 
 OCR_DPI = 300
+OCR_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "briefing" / "ocr"
 MIN_TEXT_CHARS = 20  # fewer non-space characters than this: an image-only (scanned) page
 GARBAGE_SHARE = 0.3  # this share of unmapped/private-use glyphs: the text layer is unusable
 EDGE_LINES = 3  # running headers/footers live in the first or last lines of a page
@@ -74,22 +77,60 @@ def _garbage(text: str) -> bool:
     return bad / len(visible) > GARBAGE_SHARE
 
 
-def ocr_page(page: Any, name: str, number: int) -> str:
-    """Render one page at 300 dpi and read it with Debian's tesseract (English)."""
+def needs_ocr(raw: str) -> bool:
+    """No usable text layer: (almost) no characters, as on a scanned page, or mostly unmapped glyphs."""
+    return len(raw.strip()) < MIN_TEXT_CHARS or _garbage(raw)
+
+
+def ocr_boxes_file(path: Path, number: int) -> Path:
+    """Where tesseract's word boxes for a page are kept, keyed by the file's identity and the page."""
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{number}".encode()).hexdigest()[:24]
+    return OCR_CACHE / f"{key}.tsv"
+
+
+def ocr_page(page: Any, path: Path, number: int) -> str:
+    """The page's text as tesseract reads it (300 dpi, English). The same recognition pass also writes each word's
+    box (tesseract's TSV), kept for highlighting a quote on the page later without reading it again."""
     binary = shutil.which("tesseract")
     if binary is None:
-        raise IngestError(f"{name}: page {number} is a scanned image; OCR needs Debian's tesseract-ocr "
+        raise IngestError(f"{path.name}: page {number} is a scanned image; OCR needs Debian's tesseract-ocr "
                           "(apt-get install tesseract-ocr tesseract-ocr-eng)")
     image = page.render(scale=OCR_DPI / 72, grayscale=True).to_pil()
     with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "page.png"
+        png, out = Path(tmp) / "page.png", Path(tmp) / "page"
         image.save(png)
-        done = subprocess.run([binary, str(png), "stdout", "-l", "eng", "--dpi", str(OCR_DPI)],
+        done = subprocess.run([binary, str(png), str(out), "-l", "eng", "--dpi", str(OCR_DPI), "txt", "tsv"],
                               capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise IngestError(f"{name}: OCR of page {number} failed ({tail})")
-    return done.stdout
+        if done.returncode != 0 or not out.with_suffix(".txt").exists():
+            tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise IngestError(f"{path.name}: OCR of page {number} failed ({tail})")
+        boxes = ocr_boxes_file(path, number)
+        boxes.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out.with_suffix(".tsv"), boxes)
+        return out.with_suffix(".txt").read_text(encoding="utf-8")
+
+
+OcrWord = tuple[str, float, float, float, float, tuple[int, int, int]]  # text, left, top, right, bottom (points), line
+
+
+def ocr_words(page: Any, path: Path, number: int) -> list[OcrWord]:
+    """Each word tesseract read on the page, with its box in PDF points from the top left and its line: where an
+    OCR'd quote sits on the page image, since a scanned page has no text layer to ask. Read at ingest; read again
+    only if that record is gone."""
+    boxes = ocr_boxes_file(path, number)
+    if not boxes.exists():
+        ocr_page(page, path, number)
+    to_points = 72 / OCR_DPI
+    found: list[OcrWord] = []
+    for row in boxes.read_text(encoding="utf-8").splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) < 12 or cells[0] != "5" or not cells[11].strip():
+            continue
+        left, top, width, height = (int(c) for c in cells[6:10])
+        found.append((cells[11], left * to_points, top * to_points, (left + width) * to_points,
+                      (top + height) * to_points, (int(cells[2]), int(cells[3]), int(cells[4]))))
+    return found
 
 
 def _lines(raw: str) -> list[str]:
@@ -182,10 +223,10 @@ def load_pdf(path: Path, on_page: PageProgress | None = None) -> Document:
             textpage = page.get_textpage()
             raw = textpage.get_text_range()
             textpage.close()
-            if len(raw.strip()) < MIN_TEXT_CHARS or _garbage(raw):
+            if needs_ocr(raw):
                 if on_page:
                     on_page(i + 1, n, "OCR")
-                raw = ocr_page(page, path.name, i + 1)
+                raw = ocr_page(page, path, i + 1)
                 ocr.add(i)
             elif on_page:
                 on_page(i + 1, n, "text")
