@@ -23,11 +23,13 @@ from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
 from assistant.verify import (
     SupportJudge,
+    acronym_words,
     answerability,
     content_stems,
     differences,
     shared_subject,
     spelling_variants,
+    stem,
     ungrounded,
 )
 
@@ -137,7 +139,8 @@ LABELS = re.compile(r"\b(?:according to )?(?:source|passage|document)s?\s*(?:[A-
 
 
 def select_sentences(passages: list[Passage], question: str, limit: int) -> list[PromptSentence]:
-    """The most question-relevant sentences of the retrieved chunks, in retrieval order."""
+    """The most question-relevant sentences of the retrieved chunks, in retrieval order; a question's acronym
+    matches a sentence that spells it out ("US" and "the United States")."""
     q = content_stems(question)
     seen: set[tuple[str, int, int]] = set()
     scored: list[tuple[float, int, tuple[str, int, int, str, dict[str, Any], str]]] = []
@@ -149,7 +152,7 @@ def select_sentences(passages: list[Passage], question: str, limit: int) -> list
                 continue
             seen.add(key)
             text = c.text[a - c.start : b - c.start]
-            overlap = len(q & content_stems(text))
+            overlap = len(q & (content_stems(text) | {stem(w) for w in acronym_words(question, text)}))
             scored.append((overlap + 1.0 / p.rank, len(scored), (c.doc, a, b, text, c.meta, c.text)))
     best = sorted(scored, key=lambda s: -s[0])[:limit]
     ordered = [item for _, _, item in sorted(best, key=lambda s: s[1])]
@@ -300,7 +303,8 @@ def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFo
 
 def finalize(
     question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
-    unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(), retrieved: str = "",
+    unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(),
+    retrieved: dict[str, str] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -309,7 +313,7 @@ def finalize(
     word alignment shows it reports the cited fact differently (code-verified, not model-chosen).
     A question whose specific terms the cited passages do not state gets a correction, not an
     answer (`correction`). `common` are the collection's ubiquitous stems (`verify.Vocabulary`);
-    `retrieved` the text of every retrieved passage (where a shortened name is written in full).
+    `retrieved` the text of each document's retrieved passages (where a name the cited passage omits is written).
     """
     valid = {s.n for s in sents}
     checked: list[tuple[str, list[int], bool, float, str]] = []
@@ -332,7 +336,8 @@ def finalize(
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
         context = " ".join(dict.fromkeys(sents[n - 1].context or sents[n - 1].text for c in supported for n in c[1]))
-        missing = ungrounded(standalone, context, retrieved)
+        docs = dict.fromkeys(sents[n - 1].doc for c in supported for n in c[1])
+        missing = ungrounded(standalone, context, " ".join((retrieved or {}).get(d, "") for d in docs))
         if missing:
             return correction(question, standalone, missing, supported, sents, searched)
         cited = [sents[n - 1].text for c in supported for n in c[1]]
@@ -354,11 +359,15 @@ def correction(
     sents: list[PromptSentence], searched: str,
 ) -> Answer:
     """The question rests on terms its sources do not state (a false premise, a wrong qualifier): say so, and show
-    what the sources do say nearest to it, cited and verified, instead of answering the question as asked."""
+    what the passages nearest to it say, quoted verbatim and cited, instead of answering the question as asked (the
+    model's own sentence would restate the false premise as if the source said it)."""
     terms = " or ".join(f"“{t}”" for t in missing)
-    statement = f"The sources do not mention {terms}, so they do not answer the question as asked. What they do say:"
-    checked = [(statement, [], True, 1.0, PREMISE), *supported]
-    near = _renumber(question, standalone, checked, [], sents, searched)
+    statement = (f"The passages found do not mention {terms}, so they do not answer the question as asked. "
+                 "What they do say:")
+    cited = list(dict.fromkeys(n for c in supported for n in c[1]))[:2]
+    quotes = [(f"“{MARKERS.sub('', sents[n - 1].text).strip()}”", [n], True, 1.0, "quoted from the source")
+              for n in cited]
+    near = _renumber(question, standalone, [(statement, [], True, 1.0, PREMISE), *quotes], [], sents, searched)
     return near.model_copy(update={
         "refused": True, "ungrounded": missing, "answer": f"{near.answer}\n{searched}",
         "refusal_reason": f"the question's {terms} are not in the passages an answer would cite"})
@@ -455,7 +464,7 @@ class Answerer:
             yield ("status", f"generation stopped early: {exc}")
         answer = finalize(question, standalone, raw, sents, self.judge, searched,
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
-                          " ".join(p.chunk.text for p in passages))
+                          {d: " ".join(p.chunk.text for p in passages if p.chunk.doc == d) for d in docs})
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

@@ -135,7 +135,7 @@ def _citation_scores(answer: Answer, judge: SupportJudge) -> tuple[list[bool], l
         bad = [n for n in s.citations if n not in quotes]
         out_of_range += len(bad)
         cites = [n for n in s.citations if n in quotes]
-        if s.reason == PREMISE:  # a correction's "the sources do not mention X": cites nothing by design
+        if s.reason == PREMISE:  # a correction's "the passages found do not mention X": cites nothing by design
             continue
         if s.reason == "conflict between sources":  # a statement about the sources themselves
             support.append(bool(cites))

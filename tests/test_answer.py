@@ -226,8 +226,9 @@ def test_a_false_premise_gets_a_cited_correction_not_the_lure() -> None:
         {"text": "Sanctions were announced on more than 250 individuals and organizations.", "cites": [2]}]})
     answer = _final(raw, "How many individuals and organizations did the EU sanction on December 12, 2023?")
     assert answer.refused and answer.ungrounded == ["EU"]
-    assert answer.sentences[0].text.startswith("The sources do not mention “EU”")
+    assert answer.sentences[0].text.startswith("The passages found do not mention “EU”")
     assert answer.sentences[1].citations == [1] and answer.citations[0].quote == SANCTIONS
+    assert answer.sentences[1].text == f"“{SANCTIONS}”"  # the source itself, never the model restating the lure
     assert "more than 250" in answer.answer and "[1]" in answer.answer
     from assistant.chat import render_answer
 
@@ -239,6 +240,6 @@ def test_a_false_premise_gets_a_cited_correction_not_the_lure() -> None:
             return ""
 
     page = render_answer(answer, SeedSources())  # type: ignore[arg-type]
-    assert "bf-correction" in page and "The sources do not mention “EU”" in page and 'class="bf-ref"' in page
+    assert "bf-correction" in page and "do not mention “EU”" in page and 'class="bf-ref"' in page
     # The same draft for the question as asked is an answer:
     assert not _final(raw).refused

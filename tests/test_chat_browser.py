@@ -218,6 +218,20 @@ def test_unanswerable_question_is_refused_with_what_was_searched(page: Any) -> N
 
 
 @pytest.mark.browser
+def test_a_false_premise_question_gets_the_correction_or_a_refusal_never_the_lure(page: Any) -> None:
+    """The seeds report sanctions announced by the United States; asked about the European Union's, the user must
+    not be handed the US figure as the answer: a correction that names the missing premise, or a refusal."""
+    final = ask(page, "How many individuals and organizations did the European Union sanction on December 12, 2023?")
+    assert "bf-refusal" in (final.get_attribute("class") or "")
+    text = final.inner_text()
+    if "250" in text:  # the near miss may be shown, but only as what the sources say instead, cited
+        assert "do not mention" in text and "European" in text
+        assert final.locator("sup.bf-ref").count() >= 1
+    else:
+        assert "The sources do not" in text
+
+
+@pytest.mark.browser
 def test_planted_html_in_a_document_is_shown_as_text(page: Any) -> None:
     final = ask(page, "How many members does the Rason harbour crane operators' union have?")
     assert "83" in final.inner_text()

@@ -190,3 +190,24 @@ def test_a_claim_that_states_the_opposite_of_its_source_is_not_supported() -> No
     long = "Exercise is good for heart health. Later seasons were less popular with critics."
     assert judge.judge("Exercise is good for heart health, and more people now exercise.", long).reason != \
         "source says the opposite: more / less"
+
+
+def test_a_name_the_cited_passage_omits_may_be_written_elsewhere_in_its_document() -> None:
+    question = "To what level did the Lyon talks between the two delegations aim to raise cooperation?"
+    cited = "The discussions aimed to raise cooperation to higher levels."
+    assert ungrounded(question, cited) == ["Lyon"]
+    assert ungrounded(question, cited, "Delegations met in Lyon on Monday. The discussions aimed ...") == []
+    # a year may say which event, like a name; other numbers and qualifiers are the fact itself, never borrowed
+    assert ungrounded("Who brokered the April 2026 ceasefire?", "Pakistan brokered the ceasefire.",
+                      "The ceasefire of April 2026 ...") == []
+    assert ungrounded("How many quakes exceeded magnitude 4.7?", "Ten quakes exceeded magnitude 6.7.",
+                      "A 4.7 reading ...") == ["4.7"]
+
+
+def test_qualifiers_are_adjectives_not_compound_nouns_or_verbs_and_attributions_are_not_premises() -> None:
+    from assistant.verify import premise_terms
+
+    assert premise_terms("What is the least important class?") == ["least"]
+    assert premise_terms("What is the first name of the mayor?") == []
+    assert premise_terms("How many days did the visit last?") == []
+    assert premise_terms("According to the Acme Institute, what did Lyon gain?") == ["Lyon"]
