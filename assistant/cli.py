@@ -289,8 +289,7 @@ def eval_(
             if unknown:
                 fail(f"unknown case id(s): {', '.join(sorted(unknown))}")
             cases = [c for c in cases if c["id"] in wanted]
-        if sample and sample < len(cases):
-            cases = [cases[i * len(cases) // sample] for i in range(sample)]
+        cases = ev.evenly(cases, sample)
         if docs is not None:
             cfg = cfg.model_copy(update={"index_dir": Path(tmp) / "index", "chroma_host": None})
             result = run_ingest([docs], cfg)

@@ -101,20 +101,32 @@ def read_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
+def evenly(items: list[Any], n: int | None) -> list[Any]:
+    """N items spread evenly over the list, the same every run (all when N is None or not smaller)."""
+    if not n or n >= len(items):
+        return items
+    return [items[i * len(items) // n] for i in range(n)]
+
+
+def agreement(verdicts: list[bool], pairs: list[Pair]) -> dict[str, float]:
+    """How verdicts agree with the labels: accepted share of the supported pairs, rejected share of the others, and
+    their mean (balanced accuracy); empty when the pairs do not hold both labels."""
+    pos = [v for v, p in zip(verdicts, pairs, strict=True) if p[3] is True]
+    neg = [not v for v, p in zip(verdicts, pairs, strict=True) if p[3] is False]
+    if not pos or not neg:
+        return {}
+    accepted, rejected = sum(pos) / len(pos), sum(neg) / len(neg)
+    return {"supported_accepted": round(accepted, 3), "unsupported_rejected": round(rejected, 3),
+            "balanced_accuracy": round((accepted + rejected) / 2, 3)}
+
+
 def judge_pairs(judge: SupportJudge, pairs: list[Pair]) -> dict[str, Any]:
-    """Verdicts on every pair and, where labelled, how often they agree: accepted share of the supported pairs,
-    rejected share of the others, their mean (balanced accuracy), and the judge's milliseconds per pair."""
+    """Verdicts on every pair, their agreement with the labels where labelled, and the judge's ms per pair."""
     t0 = time.perf_counter()
     verdicts = [judge.judge(claim, evidence, question) for claim, evidence, question, _ in pairs]
     ms = 1000 * (time.perf_counter() - t0) / max(1, len(pairs))
-    pos = [v.supported for v, p in zip(verdicts, pairs, strict=True) if p[3] is True]
-    neg = [not v.supported for v, p in zip(verdicts, pairs, strict=True) if p[3] is False]
-    report: dict[str, Any] = {"judge": judge.name, "pairs": len(pairs), "ms_per_pair": round(ms, 3),
-                              "verdicts": [v.__dict__ for v in verdicts]}
-    if pos and neg:
-        report.update(supported_accepted=round(sum(pos) / len(pos), 3), unsupported_rejected=round(
-            sum(neg) / len(neg), 3), balanced_accuracy=round((sum(pos) / len(pos) + sum(neg) / len(neg)) / 2, 3))
-    return report
+    return {"judge": judge.name, "pairs": len(pairs), "ms_per_pair": round(ms, 3),
+            "verdicts": [v.__dict__ for v in verdicts], **agreement([v.supported for v in verdicts], pairs)}
 
 
 def judge_accuracy(judge: SupportJudge, path: Path = EVAL_DIR / "judge_set.jsonl") -> float:

@@ -435,6 +435,7 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
     then says "the talks", "Hutton" or "the ceasefire"."""
     have = set(words(context)) | set(words(document)) | acronym_words(question, context)
     have_numbers = numbers(context)
+    have_stems = content_stems(context)
     spelled = initialisms(context) | initialisms(document)
     missing = []
     for term in premise_terms(question):
@@ -444,9 +445,9 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
         elif NUMBER.fullmatch(term):
             ok = term.replace(",", "") in have_numbers
         elif fold(term) in QUALIFIERS:
-            ok = stem(fold(term)) in content_stems(context)
+            ok = stem(fold(term)) in have_stems
         else:
-            ok = all(any(same_name(w, h) for h in have) or stem(w) in content_stems(context) for w in parts) \
+            ok = all(any(same_name(w, h) for h in have) or stem(w) in have_stems for w in parts) \
                 or fold(term).replace(".", "") in spelled
         if not ok:
             missing.append(term)

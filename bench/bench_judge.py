@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import REPO_ROOT, Settings
-from assistant.evaluation import Pair, read_pairs
+from assistant.evaluation import Pair, agreement, evenly, judge_pairs, read_pairs
 from assistant.llm import Message, Stats, get_backend
 from assistant.verify import SupportJudge
 
@@ -35,29 +35,9 @@ SCHEMA = {"type": "object", "properties": {"verdict": {"type": "string", "enum":
           "required": ["verdict"], "additionalProperties": False}
 
 
-def spread(pairs: list[Pair], n: int | None) -> list[Pair]:
-    """N pairs spread evenly over the file (all when N is None or larger)."""
-    if not n or n >= len(pairs):
-        return pairs
-    return [pairs[i * len(pairs) // n] for i in range(n)]
-
-
-def scores(verdicts: list[bool], pairs: list[Pair]) -> dict[str, float]:
-    pos = [v for v, p in zip(verdicts, pairs, strict=True) if p[3] is True]
-    neg = [not v for v, p in zip(verdicts, pairs, strict=True) if p[3] is False]
-    if not pos or not neg:
-        return {}
-    acc, rej = sum(pos) / len(pos), sum(neg) / len(neg)
-    return {"supported_accepted": round(acc, 3), "unsupported_rejected": round(rej, 3),
-            "balanced_accuracy": round((acc + rej) / 2, 3)}
-
-
 def lexical(pairs: list[Pair]) -> dict[str, Any]:
-    judge = SupportJudge()
-    t0 = time.perf_counter()
-    verdicts = [judge.judge(c, e, q).supported for c, e, q, _ in pairs]
-    return {"pairs": len(pairs), "ms_per_pair": round(1000 * (time.perf_counter() - t0) / len(pairs), 3),
-            **scores(verdicts, pairs)}
+    report = judge_pairs(SupportJudge(), pairs)
+    return {k: v for k, v in report.items() if k not in ("judge", "verdicts")}
 
 
 def llm(pairs: list[Pair], max_chars: int) -> dict[str, Any]:
@@ -77,7 +57,7 @@ def llm(pairs: list[Pair], max_chars: int) -> dict[str, Any]:
     took = time.perf_counter() - t0
     return {"pairs": len(usable), "left_out_long_evidence": len(pairs) - len(usable), "backend": backend.name,
             "model": backend.model, "ms_per_pair": round(1000 * took / max(1, len(usable)), 1),
-            **scores(verdicts, usable)}
+            **agreement(verdicts, usable)}
 
 
 def main() -> None:
@@ -96,7 +76,7 @@ def main() -> None:
             if name == "lexical":
                 result = lexical(pairs)
             elif name == "llm":
-                result = llm(spread(pairs, args.sample), args.max_evidence_chars)
+                result = llm(evenly(pairs, args.sample), args.max_evidence_chars)
             else:
                 raise SystemExit(f"unknown candidate {name!r}: lexical or llm")
             report[f"{path.name}:{name}"] = result

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from conftest import ROOT, SEED_000, SEED_002, SEEDS, free_port, make_settings
 
 from assistant.config import Settings
+from assistant.render import pdf_pages as page_count
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -377,8 +377,4 @@ def test_brief_tab_writes_a_footnoted_one_page_brief(page: Any, tmp_path: Path) 
         link.click()
     pdf = tmp_path / "brief.pdf"
     download.value.save_as(str(pdf))
-    pdfinfo = shutil.which("pdfinfo")
-    if pdfinfo is None:
-        pytest.skip("pdfinfo (poppler-utils) is not installed")
-    info = subprocess.run([pdfinfo, str(pdf)], capture_output=True, text=True, timeout=60).stdout
-    assert re.search(r"^Pages:\s+1$", info, re.MULTILINE), info
+    assert page_count(pdf) == 1  # the product's own page count: pdfinfo when present, else the page objects

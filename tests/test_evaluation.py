@@ -119,3 +119,11 @@ def test_a_metric_no_case_measures_is_not_a_perfect_score_and_cannot_be_gated() 
     assert values["unanswerable_refused"] is None and values["fact_recall"] == 1.0
     with pytest.raises(EvalError, match="no case of this suite measures it"):
         check_gates(values, {"page_accuracy": 0.9})
+
+
+def test_a_sample_is_spread_evenly_and_the_same_every_run() -> None:
+    from assistant.evaluation import evenly
+
+    cases = list(range(100))
+    assert evenly(cases, 50) == list(range(0, 100, 2)) == evenly(cases, 50)
+    assert evenly(cases, None) == cases and evenly(cases, 500) == cases
