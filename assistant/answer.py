@@ -370,7 +370,8 @@ def correction(
     near = _renumber(question, standalone, [(statement, [], True, 1.0, PREMISE), *quotes], [], sents, searched)
     return near.model_copy(update={
         "refused": True, "ungrounded": missing, "answer": f"{near.answer}\n{searched}",
-        "refusal_reason": f"the question's {terms} are not in the passages an answer would cite"})
+        "refusal_reason": f"the question's {terms} {'is' if len(missing) == 1 else 'are'} not in the passages an "
+                          "answer would cite"})
 
 
 def _renumber(

@@ -146,7 +146,7 @@ class Sources:
     image with the quote highlighted plus a link that opens the original at that page."""
 
     def __init__(self, answerer: Answerer):
-        self.metas = {c.doc: c.meta for c in answerer.retriever.chunks.values()}
+        self.metas = answerer.retriever.documents
         self.index = answerer.retriever.index
         self.cache_dir = answerer.cfg.index_dir / "page_images"
         self.texts: dict[str, str | None] = {}
@@ -172,13 +172,28 @@ class Sources:
         data = base64.b64encode(image.path.read_bytes()).decode()
         note = "" if image.rects else (" · scanned page: no text layer to highlight" if f.ocr
                                        else " · the quote was not found on this page's text layer")
-        link = (f'<a href="/gradio_api/file={esc(urllib.parse.quote(str(source)))}#page={f.page}" target="_blank">'
-                f"open the PDF at this page</a>")
+        link = f'<a href="{file_url(source)}#page={f.page}" target="_blank">open the PDF at this page</a>'
+
         lit = " bf-lit" if image.rects else ""
         return (f'<figure class="bf-page bf-page-{f.page}{lit}">'
                 f'<img src="data:image/png;base64,{data}" width="{image.width}" height="{image.height}" '
                 f'alt="{esc(f.doc)}, {esc(f.locator())}, the quoted passage highlighted">'
                 f"<figcaption>{esc(f.locator())} · {link}{esc(note)}</figcaption></figure>")
+
+
+    def original_link(self, f: Footnote) -> str:
+        """For a saved web page or Word file: a link that opens the original file (PDFs get theirs on the page)."""
+        meta = self.metas.get(f.doc) or {}
+        if meta.get("kind") not in OPENABLE or meta.get("kind") == "pdf" or not meta.get("source"):
+            return ""
+        source = Path(str(meta["source"]))
+        return (f'<a class="bf-original" href="{file_url(source)}" target="_blank">'
+                f"open the original {esc(source.name)}</a>")
+
+
+def file_url(path: Path) -> str:
+    """The chat's URL for a file in one of the `source_folders`."""
+    return esc(f"/gradio_api/file={urllib.parse.quote(str(path))}")
 
 
 def footnote_html(f: Footnote, fid: str, sources: Sources) -> str:
@@ -202,6 +217,8 @@ def footnote_html(f: Footnote, fid: str, sources: Sources) -> str:
         meta.insert(0, byline)
     if origin:
         meta.append("originally " + " ".join(origin))
+    if link := sources.original_link(f):
+        meta.append(link)
     return (
         f'<details class="bf-source" id="{fid}"><summary>[{f.n}] {esc(f.title)}'
         + (f' <span class="bf-muted">— {byline}</span>' if byline else "")
@@ -330,25 +347,20 @@ def safe_upload_name(name: str) -> str | None:
 
 
 def docs_html(index: Index) -> str:
+    """The committed documents (the manifest: one small record each, so the tab stays quick on a large archive)."""
     try:
-        versions = index.doc_versions()
+        manifest = index.manifest()
     except Exception as exc:  # a broken store should not break the page
         log.exception("listing documents failed")
         return notice_html(f"Cannot list the documents: {exc}")
-    if not versions:
+    if not manifest:
         return f'<div class="bf-docs bf-muted">No documents indexed yet: upload {TYPES} files below.</div>'
-    rows = []
-    for name in sorted(versions):
-        entry = versions[name]
-        present = sum(v["present"] for v in entry["versions"].values())
-        complete = any(v["present"] == v["expected"] for v in entry["versions"].values())
-        state = "" if complete and len(entry["versions"]) == 1 else " (incomplete: re-ingest)"
-        rows.append(f"<tr><td>{esc(entry.get('title') or name)}</td><td>{esc(name)}</td>"
-                    f"<td>{present}{esc(state)}</td></tr>")
-    total = sum(sum(v["present"] for v in e["versions"].values()) for e in versions.values())
+    rows = [f"<tr><td>{esc(str(meta.get('title') or name))}</td><td>{esc(name)}</td><td>{meta['n_chunks']}</td></tr>"
+            for name, meta in sorted(manifest.items())]
+    total = sum(int(meta["n_chunks"]) for meta in manifest.values())
     return (f'<div class="bf-docs"><table><thead><tr><th>Title</th><th>File</th><th>Chunks</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>'
-            f'<div class="bf-muted">{len(versions)} documents, {total} chunks</div></div>')
+            f'<div class="bf-muted">{len(manifest)} documents, {total} chunks</div></div>')
 
 
 def backend_line(answerer: Answerer) -> str:
@@ -412,7 +424,7 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
         uploads = cfg.index_dir / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         limit = int(cfg.upload_max_mb * 1_000_000)
-        known = index.doc_versions()
+        known = index.manifest()
         saved: list[Path] = []
         problems: list[str] = []
         for upload in files:
@@ -556,11 +568,14 @@ def warm_up(answerer: Answerer) -> None:
         pass
 
 
-def pdf_folders(cfg: Settings, answerer: Answerer) -> list[str]:
-    """Folders of the indexed PDFs (and the uploads folder): the chat may serve those files, so a footnote's
-    link opens the original PDF at the cited page; nothing else on disk is reachable."""
-    folders = {str(Path(str(c.meta.get("source", ""))).parent) for c in answerer.retriever.chunks.values()
-               if c.meta.get("kind") == "pdf"}
+OPENABLE = ("pdf", "html", "docx")  # originals the chat links to (text files are shown whole in the passage view)
+
+
+def source_folders(cfg: Settings, answerer: Answerer) -> list[str]:
+    """Folders of the indexed PDF, HTML and DOCX files (and the uploads folder): the chat may serve those files, so
+    a footnote's link opens the original (a PDF at the cited page); nothing else on disk is reachable."""
+    folders = {str(Path(str(meta.get("source", ""))).parent) for meta in answerer.retriever.documents.values()
+               if meta.get("kind") in OPENABLE}
     return sorted(folders | {str(cfg.index_dir / "uploads")})
 
 
@@ -576,7 +591,7 @@ def launch(cfg: Settings, host: str, port: int, share: bool = False, auth: tuple
     app = build_app(cfg, answerer).queue(default_concurrency_limit=2, max_size=64)
     _, local_url, share_url = app.launch(
         server_name=host, server_port=port, share=share, auth=auth, prevent_thread_lock=True, quiet=True,
-        allowed_paths=pdf_folders(cfg, answerer),
+        allowed_paths=source_folders(cfg, answerer),
         show_error=False, max_file_size=int(cfg.upload_max_mb * 1_000_000), theme=THEME, css=CSS,
         footer_links=["settings"], run_history=False,
     )

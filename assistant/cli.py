@@ -47,6 +47,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
         from assistant.store import StoreError
 
         known.append(StoreError)
+    if "assistant.lexical" in sys.modules:
+        from assistant.lexical import LexicalError
+
+        known.append(LexicalError)
     if "assistant.retrieval" in sys.modules:
         from assistant.retrieval import QueryError
 
@@ -98,16 +102,34 @@ def ingest(
     rebuild: Annotated[
         bool, typer.Option(help="Drop the index and build it anew (e.g. after changing the embedder).")
     ] = False,
+    repair: Annotated[
+        bool, typer.Option(help="Rebuild the lexical (BM25) index from Chroma and drop chunks of interrupted "
+                           "ingests; with no PATH, only repair.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index .pdf (scanned ones via OCR), .html/.htm, .docx, .txt and .md files; unchanged files are skipped,
-    vanished ones removed, files of other types listed as skipped."""
+    vanished ones removed, files of other types listed as skipped. Chunks are embedded and written in batches
+    across documents; the lexical index is updated in step with Chroma."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     cfg = settings()
     targets = paths or [cfg.docs_dir]
     with clean_errors():
         from assistant.indexing import ingest as run_ingest
+        from assistant.indexing import repair as run_repair
+
+        if repair:
+            repaired = run_repair(cfg)
+            line = (f"repaired: documents {repaired['documents']}  passages {repaired['passages']}  "
+                    f"orphan chunks removed {repaired['orphan_chunks_removed']}")
+            if not paths:
+                if as_json:
+                    print_json(repaired)
+                else:
+                    out.print(line)
+                return
+            err.print(line)
 
         with Progress(
             TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

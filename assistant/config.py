@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, description="Chroma server port.")
     docs_dir: Path = Field(REPO_ROOT / "seeds", description="Default folder to ingest.")
     max_file_mb: float = Field(2.0, description="Plain-text (.txt/.md) files larger than this are refused at ingest.")
+    sync_seconds: float = Field(
+        2.0, ge=0, description="A running chat re-reads the index's manifest at most this often, so documents "
+        "ingested by another process or team replica become searchable within this delay.",
+    )
+    ingest_batch_chunks: int = Field(
+        256, ge=1, description="Chunks embedded and written together at ingest (across documents; bounds memory).",
+    )
     max_document_mb: float = Field(
         200.0, description="PDF, HTML and DOCX files larger than this are refused at ingest (reports are large)."
     )

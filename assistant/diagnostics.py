@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from assistant.config import Settings, config_file
 
 
 def _index_section(cfg: Settings) -> dict[str, Any]:
+    """The dense index (Chroma) beside the lexical one (SQLite FTS5), and whether they hold the same passages."""
     from assistant.embeddings import get_embedder
+    from assistant.lexical import LexicalError, LexicalIndex, lexical_path
     from assistant.store import Index, StoreError, index_size_bytes
 
     embedder = get_embedder(cfg)
@@ -16,11 +19,35 @@ def _index_section(cfg: Settings) -> dict[str, Any]:
     section: dict[str, Any] = {"location": where}
     try:
         index = Index(cfg, embedder.model_name, create=False)
-        versions = index.doc_versions()
-        section.update(documents=len(versions), chunks=index.count(), size_mb=round(index_size_bytes(cfg) / 1e6, 2))
+        manifest = index.manifest()
+        committed = sum(int(m["n_chunks"]) for m in manifest.values())
+        section.update(documents=len(manifest), chunks=index.count(), size_mb=round(index_size_bytes(cfg) / 1e6, 2))
     except StoreError as exc:
         section["status"] = str(exc)
+        committed = None
     section["embedding_model"] = embedder.model_name
+    path = lexical_path(cfg)
+    section["lexical engine"] = "SQLite FTS5 (BM25)"
+    section["lexical location"] = str(path)
+    if not path.exists():
+        section["lexical status"] = "not built yet (the next search or ingest builds it from Chroma)"
+        return section
+    try:
+        lexical = LexicalIndex(path)
+        passages = lexical.count()
+        section.update({"lexical passages": passages, "lexical size_mb": round(lexical.size_bytes() / 1e6, 2)})
+    except (LexicalError, sqlite3.DatabaseError) as exc:
+        section["lexical status"] = f"unreadable ({exc}): the next search rebuilds it, or `briefing ingest --repair`"
+        return section
+    if committed is not None and passages != committed:
+        section["lexical status"] = (f"DISAGREES: {passages} passages where Chroma has {committed} committed; "
+                                     "the next search re-syncs it, or run `briefing ingest --repair`")
+    elif committed is not None and section["chunks"] != committed:
+        section["lexical status"] = (f"in line; Chroma also holds {section['chunks'] - committed} chunks of "
+                                     "uncommitted versions (an interrupted ingest): `briefing ingest --repair` "
+                                     "drops them")
+    else:
+        section["lexical status"] = "in line with Chroma"
     return section
 
 

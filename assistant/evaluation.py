@@ -180,8 +180,8 @@ def _page_checks(case: dict[str, Any], answer: Answer, answerer: Answerer) -> tu
     from assistant.pages import quote_on_page
 
     gold = {(s["doc"], s["page"]) for s in case.get("support", []) if s.get("page")}
-    sources = {c.doc: str(c.meta.get("source", "")) for c in answerer.retriever.chunks.values()
-               if c.meta.get("kind") == "pdf"}
+    sources = {doc: str(meta.get("source", "")) for doc, meta in answerer.retriever.documents.items()
+               if meta.get("kind") == "pdf"}
     checked = {f.n: quote_on_page(Path(sources[f.doc]), f.page, f.quote) for f in answer.citations
                if f.page is not None and f.doc in sources}
     page_ok = None

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import chunk_document
+from assistant.chunking import Chunk, chunk_document
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
-from assistant.ingest import LOADERS, IngestError, discover, load, size_limit
+from assistant.ingest import LOADERS, Document, IngestError, discover, load, size_limit
+from assistant.lexical import DocPassages, LexicalIndex, committed_versions, every_few_seconds, open_lexical
 from assistant.model_files import sha256_file
-from assistant.store import Index
+from assistant.store import Index, StoreError
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -54,29 +58,136 @@ def version_of(path: Path, file_sha: str, settings: Settings) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _complete(versions: dict[str, Any], name: str, version: str) -> bool:
-    """True when exactly this version of the document is fully stored."""
-    entry = versions.get(name)
-    if not entry or list(entry["versions"]) != [version]:
-        return False
-    v = entry["versions"][version]
-    return bool(v["present"] == v["expected"])
+class Batch:
+    """Documents read but not yet stored: embedded together (one model call sequence, chunks of similar length side
+    by side so padding wastes little), then written to Chroma in one call, mirrored in the lexical index in one
+    transaction and committed in the manifest, in that order, so a kill at any point leaves every committed
+    version whole in both stores."""
+
+    def __init__(self, index: Index, lexical: LexicalIndex, embedder: Any, limit: int):
+        self.index, self.lexical, self.embedder, self.limit = index, lexical, embedder, limit
+        self.pending: list[tuple[Document, str, list[Chunk]]] = []
+        self.replaced: list[str] = []  # documents whose earlier version goes once the new one is committed
+        self.embedded = 0
+
+    @property
+    def size(self) -> int:
+        return sum(len(chunks) for _, _, chunks in self.pending)
+
+    def add(self, doc: Document, version: str, chunks: list[Chunk], replaces: bool) -> None:
+        self.pending.append((doc, version, chunks))
+        if replaces:
+            self.replaced.append(doc.name)
+        if self.size >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        texts = [c.text for _, _, chunks in self.pending for c in chunks]
+        vectors = embed_sorted(self.embedder, texts)
+        rows, at = [], 0
+        for doc, version, chunks in self.pending:
+            rows.append((doc, version, chunks, vectors[at : at + len(chunks)]))
+            at += len(chunks)
+        metas = self.index.add(rows)
+        self.lexical.replace(DocPassages(doc.name, version, [(c.id, c.text) for c in chunks])
+                             for doc, version, chunks in self.pending)
+        self.index.commit(metas)
+        for doc, version, _ in self.pending:
+            if doc.name in self.replaced:
+                self.index.remove_doc(doc.name, keep_sha=version)
+        self.embedded += len(texts)
+        self.pending, self.replaced = [], []
+
+
+def embed_sorted(embedder: Any, texts: list[str]) -> list[list[float]]:
+    """Embed in order of length and put the vectors back in the caller's order: a batch is padded to its longest
+    text, so neighbours of similar length waste the least compute."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = embedder.get_text_embedding_batch([texts[i] for i in order])
+    out: list[list[float]] = [[] for _ in texts]
+    for i, vector in zip(order, vectors, strict=True):
+        out[i] = vector
+    return out
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """One ingest at a time per index on this host: a second one is refused in one line instead of interleaving
+    writes (deterministic ids would prevent duplicates, but two writers would race on the same manifest)."""
+    path = settings.index_dir / f"ingest-{settings.collection}.lock"
+    try:
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+")
+    except OSError as exc:
+        raise StoreError(f"cannot open index at {settings.index_dir}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IngestError(f"another ingest is writing this index ({holder}); wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+
+
+def open_stores(settings: Settings, rebuild: bool = False, sync: bool = True) -> tuple[Index, LexicalIndex, Any]:
+    """The Chroma index and its lexical mirror, brought in line (a previous kill or a hand-deleted file is
+    repaired here, before anything new is written)."""
+    from assistant.llm import notice
+
+    embedder = get_embedder(settings)
+    index = Index(settings, embedder.model_name, rebuild=rebuild)
+    lexical = open_lexical(settings, notice)
+    if rebuild:
+        lexical.reset()
+    if sync:
+        lexical.sync(committed_versions(index.manifest()), index.passages_of, every_few_seconds(notice), notice)
+    return index, lexical, embedder
+
+
+def repair(settings: Settings) -> dict[str, int]:
+    """Rebuild the lexical index from Chroma and delete chunks of uncommitted versions (`briefing ingest
+    --repair`): after it both stores hold exactly the committed passages."""
+    with ingest_lock(settings):
+        from assistant.llm import notice
+
+        index, lexical, _ = open_stores(settings, sync=False)
+        manifest = index.manifest()
+        orphans = index.orphans(manifest)
+        index.delete_chunks(orphans)
+        lexical.reset()
+        lexical.sync(committed_versions(manifest), index.passages_of, every_few_seconds(notice))
+        return {"documents": len(manifest), "passages": lexical.count(), "orphan_chunks_removed": len(orphans)}
 
 
 def ingest(
     paths: list[Path], settings: Settings, progress: Progress | None = None, rebuild: bool = False
 ) -> IngestReport:
     """Bring the index in line with `paths`: embed new or changed documents, drop vanished ones."""
+    with ingest_lock(settings):
+        return _ingest(paths, settings, progress, rebuild)
+
+
+def _ingest(paths: list[Path], settings: Settings, progress: Progress | None, rebuild: bool) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport()
     files, report.errors, report.unsupported = discover(paths)
-    embedder = get_embedder(settings)
-    index = Index(settings, embedder.model_name, rebuild=rebuild)
-    versions = index.doc_versions()
+    index, lexical, embedder = open_stores(settings, rebuild)
+    committed = index.manifest()
+    batch = Batch(index, lexical, embedder, settings.ingest_batch_chunks)
     seen: set[str] = set()
     for i, path in enumerate(files):
         if progress:
-            progress(path.name, i, len(files))
+            progress(f"{path.name} · {batch.embedded + batch.size:,} chunks", i, len(files))
 
         def on_page(page: int, pages: int, what: str, name: str = path.name, i: int = i) -> None:
             if progress:
@@ -88,13 +199,13 @@ def ingest(
         except OSError as exc:
             report.errors.append(f"{path.name}: cannot read ({exc.strerror})")
             continue
-        if version and _complete(versions, path.name, version):
+        stored = committed.get(path.name, {})
+        if version and stored.get("doc_sha") == version:
             seen.add(path.name)
             report.documents += 1
             report.skipped += 1
-            stored = versions[path.name]["versions"][version]["expected"]
-            report.chunks += stored
-            report.files.append({"file": str(path), "status": "unchanged", "chunks": stored})
+            report.chunks += int(stored["n_chunks"])
+            report.files.append({"file": str(path), "status": "unchanged", "chunks": int(stored["n_chunks"])})
             continue
         try:
             doc = load(path, limit, on_page)
@@ -108,20 +219,21 @@ def ingest(
         ocr = sum(p.ocr for p in doc.pages)
         report.ocr_pages += ocr
         chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_sentences, embedder.count_tokens)
-        embeddings = embedder.get_text_embedding_batch([c.text for c in chunks])
-        index.add(doc, version, chunks, embeddings)  # new version first, so a crash never leaves nothing
-        index.remove_doc(doc.name, keep_sha=version)
+        batch.add(doc, version, chunks, replaces=doc.name in committed)
         report.chunks += len(chunks)
-        report.embedded += len(chunks)
         report.files.append({"file": str(path), "status": "indexed", "kind": doc.kind, "chunks": len(chunks),
                              "pages": len(doc.pages) or None, "ocr_pages": ocr or None})
+    batch.flush()
+    report.embedded = batch.embedded
     for folder in (p.resolve() for p in paths if p.is_dir()):
-        for name, entry in versions.items():
-            source = Path(entry["source"] or "")
+        for name, entry in committed.items():
+            source = Path(str(entry.get("source") or ""))
             if name not in seen and source.is_relative_to(folder) and not source.exists():
+                index.uncommit([name])
+                lexical.remove([name])
                 report.removed += index.remove_doc(name)
                 report.removed_docs.append(name)
     if progress:
-        progress("done", len(files), len(files))
+        progress(f"done · {batch.embedded:,} chunks embedded", len(files), len(files))
     report.seconds = round(time.perf_counter() - t0, 3)
     return report

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma through llama-index) + BM25 (bm25s through llama-index), fused by RRF.
+"""Hybrid retrieval: dense (Chroma through llama-index) + BM25 (the persisted SQLite FTS5 index), fused by RRF.
 
 llama-index's QueryFusionRetriever resolves an LLM at construction even when it never
 calls one, so the reciprocal-rank fusion (a few lines) is done here instead.
@@ -6,15 +6,18 @@ calls one, so the reciprocal-rank fusion (a few lines) is done here instead.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from llama_index.core import VectorStoreIndex
 
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
+from assistant.lexical import SyncProgress, committed_versions, every_few_seconds, open_lexical
 from assistant.store import Index, StoredChunk, StoreError, page_at
-from assistant.verify import Vocabulary
 
 RRF_K = 60
 NEAR_DUPLICATE_COSINE = 0.9
@@ -61,60 +64,87 @@ def check_query(query: str, settings: Settings) -> str:
 
 
 class Retriever:
-    """Holds the dense retriever and an in-memory BM25 over every chunk; build once, query often."""
+    """Dense search in Chroma plus BM25 in the persisted lexical index, fused by reciprocal rank.
 
-    def __init__(self, settings: Settings, index: Index | None = None):
+    Nothing grows with the corpus in this process: candidates are ids from both halves, and only the few fused
+    ones are read back from Chroma. Both halves answer from the committed versions in Chroma's manifest, which is
+    re-read at most every `sync_seconds` (another process or replica may have ingested since)."""
+
+    def __init__(self, settings: Settings, index: Index | None = None, progress: SyncProgress | None = None):
+        from assistant.llm import notice
+
         self.settings = settings
         self.embedder = get_embedder(settings)
         self.index = index or Index(settings, self.embedder.model_name, create=False)
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Rebuild BM25 from the store (after an ingest)."""
-        from llama_index.core import VectorStoreIndex
-        from llama_index.core.schema import BaseNode, TextNode
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        self.chunks = {c.id: c for c in self.index.all_chunks()}
-        self._common: frozenset[str] | None = None
+        self._notice = notice
+        self.lexical = open_lexical(settings, notice)
         self._n = max(10, 3 * self.settings.k)
-        self._bm25 = None
-        if self.chunks:
-            nodes: list[BaseNode] = [TextNode(id_=c.id, text=c.text) for c in self.chunks.values()]
-            self._bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(self._n, len(nodes)))
+        self._dense = self._dense_retriever()
+        self._common: frozenset[str] | None = None
+        self.documents: dict[str, dict[str, Any]] = {}
+        self._loaded = False
+        self.refresh(progress)
+
+    def _dense_retriever(self) -> Any:
         vindex = VectorStoreIndex.from_vector_store(self.index.vector_store(), embed_model=self.embedder)
-        self._dense = vindex.as_retriever(similarity_top_k=self._n)
+        return vindex.as_retriever(similarity_top_k=self._n)
+
+    def refresh(self, progress: SyncProgress | None = None) -> None:
+        """Re-read the manifest and bring the lexical index in line with it (a no-op when nothing changed). When
+        another process ingested into a local index, the Chroma reader is renewed so the dense half sees its vectors
+        too (`Index.written_elsewhere`)."""
+        manifest = self.index.manifest()
+        if self._loaded and self.index.written_elsewhere(self.documents, manifest):
+            self.index = self.index.reopened()
+            self._dense = self._dense_retriever()
+            manifest = self.index.manifest()
+        self.documents, self._loaded = manifest, True
+        if self.lexical.sync(committed_versions(self.documents), self.index.passages_of,
+                             progress or every_few_seconds(self._notice), self._notice):
+            self._common = None
+        self._synced = time.monotonic()
+
+    def _fresh(self) -> None:
+        if time.monotonic() - self._synced >= self.settings.sync_seconds:
+            self.refresh()
 
     def common_stems(self) -> frozenset[str]:
-        """Stems found in a large share of the indexed passages (`verify.Vocabulary`), once per refresh."""
+        """Stems found in a large share of the indexed passages (`verify.Vocabulary`), once per change."""
         if self._common is None:
-            self._common = Vocabulary(c.text for c in self.chunks.values()).common()
+            self._common = self.lexical.vocabulary().common()
         return self._common
 
     def search(self, query: str, k: int | None = None, diverse: bool = True) -> list[Passage]:
         """Top-k passages for a query; near-duplicates pushed behind distinct evidence unless `diverse` is off."""
         query = check_query(query, self.settings)
         k = k or self.settings.k
-        if not self.chunks:
+        self._fresh()
+        if not self.documents:
             raise StoreError("the index is empty: run `briefing ingest` first")
         fused: dict[str, float] = {}
-        for ranking in (self._dense_ids(query), self._bm25_ids(query)):
+        for ranking in (self._dense_ids(query), self._lexical_ids(query)):
             for rank, cid in enumerate(ranking):
-                if cid in self.chunks:
-                    fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         ordered = sorted(fused, key=lambda c: -fused[c])
-        chosen = self._diversify(ordered, k) if diverse else ordered[:k]
-        return [Passage(rank=i + 1, score=fused[cid], chunk=self.chunks[cid]) for i, cid in enumerate(chosen)]
+        chunks, embs = self.index.get(ordered, embeddings=True)
+        current = {c.id: (c, np.asarray(e)) for c, e in zip(chunks, embs, strict=True)
+                   if self.documents.get(c.doc, {}).get("doc_sha") == c.meta.get("doc_sha")}
+        ordered = [cid for cid in ordered if cid in current]
+        chosen = self._diversify(ordered, k, current) if diverse else ordered[:k]
+        return [Passage(rank=i + 1, score=fused[cid], chunk=current[cid][0]) for i, cid in enumerate(chosen)]
 
     def _dense_ids(self, query: str) -> list[str]:
         return [n.node.node_id for n in self._dense.retrieve(query)]
 
-    def _bm25_ids(self, query: str) -> list[str]:
-        if self._bm25 is None:
-            return []
-        return [n.node.node_id for n in self._bm25.retrieve(query) if (n.score or 0) > 0]
+    def _lexical_ids(self, query: str) -> list[str]:
+        try:
+            return self.lexical.search(query, self._n)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the lexical index {self.lexical.path} is damaged ({exc}): "
+                             "run `briefing ingest --repair`") from None
 
-    def _diversify(self, ordered: list[str], k: int) -> list[str]:
+    @staticmethod
+    def _diversify(ordered: list[str], k: int, found: dict[str, tuple[StoredChunk, np.ndarray]]) -> list[str]:
         """Greedy pick: a candidate too similar to a picked passage of ANOTHER document waits.
 
         One article rewrites the other, so their paraphrases would fill every slot; they are
@@ -122,16 +152,12 @@ class Retriever:
         """
         if len(ordered) <= k:
             return ordered
-        _, embs = self.index.get(ordered, embeddings=True)
-        got, _ = self.index.get(ordered)
-        vec = {c.id: np.asarray(e) for c, e in zip(got, embs, strict=True)}
         picked: list[str] = []
         waiting: list[str] = []
         for cid in ordered:
-            dup = any(
-                self.chunks[p].doc != self.chunks[cid].doc and float(vec[p] @ vec[cid]) > NEAR_DUPLICATE_COSINE
-                for p in picked
-            )
+            chunk, vec = found[cid]
+            dup = any(found[p][0].doc != chunk.doc and float(found[p][1] @ vec) > NEAR_DUPLICATE_COSINE
+                      for p in picked)
             (waiting if dup else picked).append(cid)
             if len(picked) == k:
                 break

@@ -1,10 +1,12 @@
-"""The Chroma collection: which documents are indexed, their chunks, and dense queries.
+"""The Chroma collections: the chunks, each extracted document's text, and the manifest of committed versions.
 
 Writes go through llama-index's ChromaVectorStore; bookkeeping (per-document hashes, removal,
 integrity) reads Chroma directly because llama-index has no notion of "this document's
-version is complete". A document version is complete when all `n_chunks` of its chunks
-carry its `doc_sha`: chunk ids are deterministic, so an interrupted ingest re-run just
-upserts the missing ones and never duplicates.
+version is complete". The manifest (`{collection}_docs`, one small record per document) is that
+notion: a version is written there only after all its chunks are stored, so it is the commit
+marker every reader trusts (the lexical index mirrors it, retrieval drops chunks of any other
+version) and an interrupted ingest never shows half a document. Chunk ids are deterministic,
+so a re-run upserts what is missing and never duplicates.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from assistant.config import Settings
 from assistant.ingest import Document
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+# Manifest changes this process made ({doc: committed version, or None when removed}): see `written_elsewhere`.
+WRITTEN_HERE: dict[str, str | None] = {}
 
 
 class StoreError(Exception):
@@ -76,7 +82,7 @@ class Index:
         name = settings.collection
         existing = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         if rebuild:
-            for old in (name, texts_name(name)):
+            for old in (name, texts_name(name), manifest_name(name)):
                 if old in existing:
                     self.client.delete_collection(old)
         try:
@@ -91,6 +97,8 @@ class Index:
                 raise StoreError(f"no index yet at {self.location}: run `briefing ingest` first") from None
             raise StoreError(f"cannot open collection {name}: {exc}") from None
         self.texts = self._texts(create)
+        self._legacy = manifest_name(name) not in existing  # written before manifests existed: derive one once
+        self.docs = self.client.get_or_create_collection(manifest_name(name), embedding_function=None)
         built_with = (self.col.metadata or {}).get("embed_model")
         if built_with != embed_model:
             raise ModelMismatch(
@@ -107,6 +115,25 @@ class Index:
         except Exception:  # an index from before extracted documents existed: nothing stored
             return None
 
+    def written_elsewhere(self, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> bool:
+        """Did another process change a LOCAL index between two manifests? Chroma's embedded mode caches vectors
+        per process, so this process's reader then misses the new ones ("Error finding id") until it is renewed
+        (`reopened`); a server (team mode) has no such cache, and this process's own writes are already in it."""
+        if self.settings.chroma_host:
+            return False
+        changed = {d: after.get(d, {}).get("doc_sha") for d in set(before) | set(after)
+                   if before.get(d, {}).get("doc_sha") != after.get(d, {}).get("doc_sha")}
+        return any(WRITTEN_HERE.get(doc, "?") != version for doc, version in changed.items())
+
+    def reopened(self) -> Index:
+        """The same index through a new Chroma reader (see `written_elsewhere`). The old reader is left to whoever
+        still holds it (an ingest running in this process), so each renewal keeps one more reader alive: it happens
+        only when another process wrote the index."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        return Index(self.settings, self.embed_model, create=False)
+
     @property
     def location(self) -> str:
         if self.settings.chroma_host:
@@ -121,32 +148,78 @@ class Index:
     def count(self) -> int:
         return int(self.col.count())
 
-    def doc_versions(self) -> dict[str, dict[str, Any]]:
-        """Per document: sha, source path, expected and present chunk counts (for skip/repair)."""
+    def manifest(self) -> dict[str, dict[str, Any]]:
+        """Per document, its committed version's metadata (`doc_sha`, `n_chunks`, source, kind, title, url). An
+        index written before the manifest existed gets one from its complete chunk sets, once."""
+        res = self.docs.get(include=["metadatas"])
+        found = {str(m["doc"]): dict(m) for m in res["metadatas"] or []}
+        if not found and self._legacy and self.count():
+            found = self._derive_manifest()
+        return found
+
+    def _derive_manifest(self) -> dict[str, dict[str, Any]]:
         res = self.col.get(include=["metadatas"])
+        metas: dict[tuple[str, str], dict[str, Any]] = {}
         present: Counter[tuple[str, str]] = Counter()
-        info: dict[str, dict[str, Any]] = {}
         for meta in res["metadatas"] or []:
             key = (str(meta["doc"]), str(meta["doc_sha"]))
             present[key] += 1
-            info.setdefault(key[0], {}).setdefault(key[1], dict(meta))
-        out: dict[str, dict[str, Any]] = {}
-        for (doc, sha), n in present.items():
-            meta = info[doc][sha]
-            entry = out.setdefault(doc, {"versions": {}, "source": meta.get("source"), "title": meta.get("title")})
-            entry["versions"][sha] = {"present": n, "expected": int(meta["n_chunks"])}
-        return out
+            metas.setdefault(key, dict(meta))
+        complete = [metas[key] for key, n in present.items() if n == int(metas[key]["n_chunks"])]
+        self.commit(complete)
+        return {str(m["doc"]): manifest_entry(m) for m in complete}
 
-    def add(self, doc: Document, version: str, chunks: list[Chunk], embeddings: list[list[float]]) -> None:
-        """Upsert a document version's chunks through llama-index (deterministic ids: idempotent)."""
+    def commit(self, metas: list[dict[str, Any]]) -> None:
+        """Mark these document versions (chunk metadata or manifest entries) as the searchable ones."""
+        if metas:
+            entries = [manifest_entry(m) for m in metas]
+            self.docs.upsert(ids=[e["doc"] for e in entries], embeddings=[[0.0]] * len(entries), metadatas=entries)
+            WRITTEN_HERE.update((e["doc"], e["doc_sha"]) for e in entries)
+
+    def uncommit(self, docs: list[str]) -> None:
+        if docs:
+            self.docs.delete(ids=docs)
+            WRITTEN_HERE.update(dict.fromkeys(docs))
+
+    def passages_of(self, doc: str, version: str) -> list[tuple[str, str]]:
+        """(chunk id, text) of one document version, for the lexical index to mirror."""
+        res = self.col.get(where={"doc_sha": version}, include=["documents", "metadatas"])
+        return [(cid, text or "") for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"],
+                                                                strict=True) if meta["doc"] == doc]
+
+    def orphans(self, manifest: dict[str, dict[str, Any]]) -> list[str]:
+        """Ids of chunks that belong to no committed version (left by an interrupted or superseded ingest)."""
+        res = self.col.get(include=["metadatas"])
+        return [cid for cid, meta in zip(res["ids"], res["metadatas"] or [], strict=True)
+                if manifest.get(str(meta["doc"]), {}).get("doc_sha") != meta["doc_sha"]]
+
+    def delete_chunks(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), 5000):
+            self.col.delete(ids=ids[i : i + 5000])
+
+    def add(self, batch: list[tuple[Document, str, list[Chunk], list[list[float]]]]) -> list[dict[str, Any]]:
+        """Upsert document versions' chunks through llama-index in one write (deterministic ids: idempotent);
+        returns each version's metadata for `commit`."""
+        nodes: list[Any] = []
+        metas: list[dict[str, Any]] = []
+        for doc, version, chunks, embeddings in batch:
+            if doc.extracted:  # the text offsets index is not the file's: keep it beside the chunks, first
+                assert self.texts is not None
+                self.texts.upsert(ids=[version], documents=[doc.text], embeddings=[[0.0]],
+                                  metadatas=[{"doc": doc.name, "kind": doc.kind}])
+            nodes += self._nodes(doc, version, chunks, embeddings)
+            metas.append({"doc": doc.name, "doc_sha": version, "n_chunks": len(chunks),
+                          "source": str(doc.path.resolve()), "kind": doc.kind, "title": doc.title,
+                          "url": doc.url or ""})
+        if nodes:
+            self.vector_store().add(nodes)
+        return metas
+
+    @staticmethod
+    def _nodes(doc: Document, version: str, chunks: list[Chunk], embeddings: list[list[float]]) -> list[Any]:
         from llama_index.core.schema import TextNode
 
-        ref = None
         nodes = []
-        if doc.extracted:  # the text offsets index is not the file's: keep it beside the chunks, first
-            assert self.texts is not None
-            self.texts.upsert(ids=[version], documents=[doc.text], embeddings=[[0.0]],
-                              metadatas=[{"doc": doc.name, "kind": doc.kind}])
         for chunk, emb in zip(chunks, embeddings, strict=True):
             ref = doc.reference_for(chunk.start, chunk.end)
             meta: dict[str, Any] = {
@@ -177,8 +250,7 @@ class Index:
                     excluded_llm_metadata_keys=list(meta),
                 )
             )
-        if nodes:
-            self.vector_store().add(nodes)
+        return nodes
 
     def remove_doc(self, doc: str, keep_sha: str | None = None) -> int:
         """Delete a document's chunks (all, or all but one version). Returns how many went."""
@@ -207,11 +279,6 @@ class Index:
         found = self.texts.get(ids=[str(meta.get("doc_sha"))], include=["documents"])["documents"]
         return str(found[0]) if found else None
 
-    def all_chunks(self) -> list[StoredChunk]:
-        """Every stored chunk (for BM25 and listings)."""
-        res = self.col.get(include=["documents", "metadatas"])
-        return [_stored(i, t, m) for i, t, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)]
-
     def get(self, ids: list[str], embeddings: bool = False) -> tuple[list[StoredChunk], list[list[float]]]:
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         res = self.col.get(ids=ids, include=include)
@@ -231,6 +298,19 @@ def page_at(meta: dict[str, Any], offset: int) -> tuple[int | None, str | None, 
         if start <= offset:
             found = (int(number), label, bool(ocr))
     return found
+
+
+def manifest_name(collection: str) -> str:
+    """The collection that records each document's committed version (see the module docstring)."""
+    return f"{collection}_docs"
+
+
+MANIFEST_KEYS = ("doc", "doc_sha", "n_chunks", "source", "kind", "title", "url")
+
+
+def manifest_entry(meta: dict[str, Any]) -> dict[str, Any]:
+    """The part of a chunk's metadata that describes its document version."""
+    return {k: meta.get(k, "") for k in MANIFEST_KEYS}
 
 
 def texts_name(collection: str) -> str:

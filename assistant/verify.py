@@ -51,11 +51,17 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
+# A dot between a letter and a digit joins two tokens, not one word: PDF text glues footnote numbers to the word
+# before them ("states.32"), and a sentence may end on a number right before the next one starts ("1990.the").
+GLUED = re.compile(r"(?<=[a-z])\.(?=[0-9])|(?<=[0-9])\.(?=[a-z])")
+
+
 def words(text: str) -> list[str]:
     out: list[str] = []
-    for w in WORD.findall(fold(text)):
-        w = w.rstrip(".").removesuffix("'s").removesuffix("’s")
-        out.append(w.replace(".", "") if ACRONYM_DOTS.fullmatch(w) else w)
+    for token in WORD.findall(fold(text)):
+        for w in GLUED.split(token):
+            w = w.rstrip(".").removesuffix("'s").removesuffix("’s")
+            out.append(w.replace(".", "") if ACRONYM_DOTS.fullmatch(w) else w)
     return out
 
 
@@ -375,12 +381,20 @@ class Vocabulary:
     document of the collection is about) cannot tell one passage from another, so answerability neither counts it as
     the question's topic nor as a new name; computed from the user's documents at run time, never listed in code."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str] = ()) -> None:
         self.df: Counter[str] = Counter()
         self.passages = 0
         for text in texts:
             self.passages += 1
             self.df.update(content_stems(text))
+
+    @classmethod
+    def from_counts(cls, df: dict[str, int], passages: int) -> Vocabulary:
+        """From frequencies kept elsewhere (the lexical index counts them as passages come and go)."""
+        vocabulary = cls()
+        vocabulary.df.update(df)
+        vocabulary.passages = passages
+        return vocabulary
 
     def common(self, share: float = COMMON_SHARE) -> frozenset[str]:
         return frozenset(s for s, n in self.df.items() if self.passages and n / self.passages >= share)

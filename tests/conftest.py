@@ -13,6 +13,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from assistant.config import Settings  # noqa: E402
+from assistant.store import StoredChunk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -61,3 +62,12 @@ def docs_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "docs"
     shutil.copytree(SEEDS, dest)
     return dest
+
+
+def stored_chunks(cfg: Settings) -> list[StoredChunk]:
+    """Every chunk Chroma holds for this index (committed or not), read back through the public `Index.get`."""
+    from assistant.embeddings import get_embedder
+    from assistant.store import Index
+
+    index = Index(cfg, get_embedder(cfg).model_name)
+    return index.get(index.col.get(include=[])["ids"])[0]

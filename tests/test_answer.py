@@ -239,6 +239,9 @@ def test_a_false_premise_gets_a_cited_correction_not_the_lure() -> None:
         def page_html(self, _: object) -> str:
             return ""
 
+        def original_link(self, _: object) -> str:  # .txt seeds: shown whole, no separate original
+            return ""
+
     page = render_answer(answer, SeedSources())  # type: ignore[arg-type]
     assert "bf-correction" in page and "do not mention “EU”" in page and 'class="bf-ref"' in page
     # The same draft for the question as asked is an answer:

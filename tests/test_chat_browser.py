@@ -43,7 +43,7 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The chat on a private index of the seeds plus planted.txt; closed at the end of the module."""
-    from assistant.chat import build_app, make_answerer, pdf_folders
+    from assistant.chat import build_app, make_answerer, source_folders
     from assistant.indexing import ingest
 
     tmp = tmp_path_factory.mktemp("chat")
@@ -58,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     app = build_app(cfg, answerer).queue()
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-               allowed_paths=pdf_folders(cfg, answerer))
+               allowed_paths=source_folders(cfg, answerer))
     TIMINGS["app_start_to_listening_s"] = round(time.perf_counter() - t0, 2)
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "cfg": cfg, "docs": docs}
@@ -248,22 +248,24 @@ def test_planted_html_in_a_document_is_shown_as_text(page: Any) -> None:
     assert page.evaluate("() => typeof window.__pwned") == "undefined"
 
 
+def upload(page: Any, files: Any, shown: str) -> None:
+    """Add files through the Documents tab, wait until they are indexed and listed, and go back to the chat."""
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#bf-upload input[type=file]").set_input_files(files)
+    expect(page.locator("#bf-upload")).to_contain_text(shown, timeout=30_000)
+    page.locator("#bf-add").click()
+    expect(page.locator("#bf-upload-status")).to_contain_text("added", timeout=TIMEOUT_MS)
+    expect(page.locator("#bf-docs")).to_contain_text(shown)
+    page.get_by_role("tab", name="Chat").click()
+
+
 @pytest.mark.browser
 def test_uploaded_document_is_indexed_and_cited(page: Any, server: dict[str, Any]) -> None:
-    page.get_by_role("tab", name="Documents").click()
     text = ("Tumen River crossing notes\n\nThe Tumen River bridge toll is 7 won for every passenger car, "
             "according to the Rason border office. Trucks pay the same toll on weekends.\n")
-    page.locator("#bf-upload input[type=file]").set_input_files(
-        files=[{"name": "tumen bridge.txt", "mimeType": "text/plain", "buffer": text.encode()}]
-    )
-    add = page.locator("#bf-add")
-    expect(page.locator("#bf-upload")).to_contain_text("tumen", timeout=30_000)
-    add.click()
-    expect(page.locator("#bf-upload-status")).to_contain_text("added", timeout=TIMEOUT_MS)
-    expect(page.locator("#bf-docs")).to_contain_text("tumen_bridge.txt")
+    upload(page, [{"name": "tumen bridge.txt", "mimeType": "text/plain", "buffer": text.encode()}], "tumen")
     cfg: Settings = server["cfg"]
     assert (cfg.index_dir / "uploads" / "tumen_bridge.txt").read_text(encoding="utf-8") == text
-    page.get_by_role("tab", name="Chat").click()
     final = ask(page, "What is the toll on the Tumen River bridge?")
     assert "7" in final.inner_text()
     expect(final.locator("details.bf-source").first).to_contain_text("tumen_bridge.txt")
@@ -277,12 +279,7 @@ def test_uploaded_pdf_footnote_shows_its_page_with_the_quote_highlighted(
     from PIL import Image
 
     pdf = ROOT / "eval" / "corpora" / "documents" / "docs" / "pdf" / "crs_IF12672_russia_nuclear_weapons.pdf"
-    page.get_by_role("tab", name="Documents").click()
-    page.locator("#bf-upload input[type=file]").set_input_files(str(pdf))
-    expect(page.locator("#bf-upload")).to_contain_text("crs_IF12672", timeout=30_000)
-    page.locator("#bf-add").click()
-    expect(page.locator("#bf-upload-status")).to_contain_text("added", timeout=TIMEOUT_MS)
-    page.get_by_role("tab", name="Chat").click()
+    upload(page, str(pdf), "crs_IF12672")
     final = ask(page, "How many deployed nuclear warheads does Russia have?")
     assert "1,718" in final.inner_text()
     source = final.locator("details.bf-source", has_text="crs_IF12672").first
@@ -297,12 +294,32 @@ def test_uploaded_pdf_footnote_shows_its_page_with_the_quote_highlighted(
     shot = tmp_path / "figure.png"
     figure.locator("img").screenshot(path=str(shot))
     pixels = Image.open(shot).convert("RGB")
-    yellow = sum(1 for r, g, b in pixels.getdata() if r > 200 and g > 170 and b < 170 and r - b > 60)
+    yellow = sum(1 for x in range(pixels.width) for y in range(pixels.height)
+                 if (p := pixels.getpixel((x, y))) and p[0] > 200 and p[1] > 170 and p[2] < 170 and p[0] - p[2] > 60)
     assert yellow > 200  # the highlight is drawn on the rendered page
     href = figure.locator("a").get_attribute("href") or ""
     assert href.endswith(f"#page={gold}")
     got = httpx.get(server["url"].rstrip("/") + href.split("#")[0], timeout=30)
     assert got.status_code == 200 and got.content[:5] == b"%PDF-"  # the link opens the original file
+
+
+@pytest.mark.browser
+def test_uploaded_web_page_footnote_links_its_original_file(page: Any, server: dict[str, Any]) -> None:
+    import httpx
+
+    html = ("<html><head><title>Harbour levy notice</title></head><body><nav>Home | News | Contact</nav><article>"
+            "<h1>Harbour levy notice</h1><p>The harbour levy for fishing boats is 12 crowns per landing, the port "
+            "board said on Monday. Cargo ships pay by tonnage instead.</p></article></body></html>")
+    upload(page, [{"name": "harbour levy.html", "mimeType": "text/html", "buffer": html.encode()}], "harbour")
+    final = ask(page, "What is the harbour levy for fishing boats?")
+    assert "12" in final.inner_text()
+    source = final.locator("details.bf-source", has_text="harbour_levy.html").first
+    source.locator("summary").click()
+    expect(source.locator(".bf-passage mark")).to_contain_text("12 crowns")  # the passage, in context
+    link = source.locator("a.bf-original")
+    expect(link).to_contain_text("open the original harbour_levy.html")
+    got = httpx.get(server["url"].rstrip("/") + (link.get_attribute("href") or ""), timeout=30)
+    assert got.status_code == 200 and b"12 crowns per landing" in got.content
 
 
 def pdf_pages(pdf: Path) -> list[str]:

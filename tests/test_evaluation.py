@@ -91,8 +91,7 @@ def test_page_accuracy_counts_gold_pages_and_verified_restatements_only() -> Non
 
     pdf = EVAL_DIR / "corpora" / "documents" / "docs" / "pdf" / "crs_IF12672_russia_nuclear_weapons.pdf"
     name = pdf.name
-    chunk = SimpleNamespace(doc=name, meta={"kind": "pdf", "source": str(pdf)})
-    answerer = SimpleNamespace(retriever=SimpleNamespace(chunks={"c": chunk}))
+    answerer = SimpleNamespace(retriever=SimpleNamespace(documents={name: {"kind": "pdf", "source": str(pdf)}}))
     quote = "Russia has around 1,718 deployed nuclear"  # on page 1
 
     def answer(page: int) -> Answer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SEED_000, SEED_002, SEEDS, make_settings
+from conftest import SEED_000, SEED_002, SEEDS, make_settings, stored_chunks
 
 from assistant.chunking import chunk_document
 from assistant.config import Settings
@@ -17,7 +17,7 @@ from assistant.store import Index, ModelMismatch, StoreError
 
 
 def test_every_chunk_and_sentence_offset_round_trips(seed_cfg: Settings) -> None:
-    chunks = Index(seed_cfg, get_embedder(seed_cfg).model_name).all_chunks()
+    chunks = stored_chunks(seed_cfg)
     assert {c.doc for c in chunks} == {SEED_000.name, SEED_002.name}
     for c in chunks:
         original = (SEEDS / c.doc).read_text(encoding="utf-8")
@@ -42,15 +42,16 @@ def test_changed_document_is_rechunked_and_vanished_one_removed(cfg: Settings, d
     target.write_text(target.read_text(encoding="utf-8") + "\nA new closing sentence about Vladivostok port.\n")
     changed = ingest([docs_copy], cfg)
     assert changed.embedded > 0 and changed.skipped == 1
-    index = Index(cfg, get_embedder(cfg).model_name)
-    versions = index.doc_versions()[SEED_002.name]["versions"]
-    assert len(versions) == 1  # the old version's chunks are gone
-    assert any("Vladivostok" in c.text for c in index.all_chunks())
+    chunks = [c for c in stored_chunks(cfg) if c.doc == SEED_002.name]
+    assert len({c.meta["doc_sha"] for c in chunks}) == 1  # the old version's chunks are gone
+    assert any("Vladivostok" in c.text for c in chunks)
+    assert any("Vladivostok" in p.chunk.text for p in Retriever(cfg).search("closing sentence Vladivostok port", 3))
 
     (docs_copy / SEED_000.name).unlink()
     removed = ingest([docs_copy], cfg)
     assert removed.removed > 0 and removed.removed_docs == [SEED_000.name]
-    assert {c.doc for c in index.all_chunks()} == {SEED_002.name}
+    assert {c.doc for c in stored_chunks(cfg)} == {SEED_002.name}
+    assert set(Index(cfg, get_embedder(cfg).model_name).manifest()) == {SEED_002.name}
 
 
 def test_metadata_and_footnote_references_of_the_long_seed() -> None:
@@ -71,7 +72,7 @@ FURNITURE = ["Date:", "Share:", "Similar Posts", "This post is also available in
 
 
 def test_page_furniture_is_never_a_retrievable_chunk(seed_cfg: Settings) -> None:
-    chunks = Index(seed_cfg, get_embedder(seed_cfg).model_name).all_chunks()
+    chunks = stored_chunks(seed_cfg)
     for c in chunks:
         for junk in FURNITURE:
             assert junk not in c.text, (junk, c.id)

@@ -16,6 +16,7 @@ from assistant.verify import (
     question_kind,
     spelling_variants,
     ungrounded,
+    words,
 )
 
 # What the seed collection is about (the stems in 30% of its paragraphs), found from its text at run time.
@@ -211,3 +212,12 @@ def test_qualifiers_are_adjectives_not_compound_nouns_or_verbs_and_attributions_
     assert premise_terms("What is the first name of the mayor?") == []
     assert premise_terms("How many days did the visit last?") == []
     assert premise_terms("According to the Acme Institute, what did Lyon gain?") == ["Lyon"]
+
+
+def test_a_footnote_number_glued_to_a_word_is_a_separate_token() -> None:
+    assert words("the United States.32 said") == ["the", "united", "states", "32", "said"]
+    assert words("in 1990.The talks") == ["in", "1990", "the", "talks"]
+    assert words("3.5 percent, the U.S. and e.g. www.example.com") == [
+        "3.5", "percent", "the", "us", "and", "eg", "www.example.com"]
+    assert answerability("Which country imposed the sanctions?", "The United States imposed them.",
+                         ["Sanctions were imposed by the United States.32"])[0]

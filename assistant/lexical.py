@@ -1,0 +1,254 @@
+"""The lexical half of retrieval: a persisted, incremental SQLite FTS5 index beside Chroma.
+
+Why here and why FTS5: Chroma 1.5 cannot rank by keywords on a local or self-hosted server
+(sparse indexes and rank fusion are Cloud-only; `where_document` is an unranked filter), and
+rebuilding an in-memory BM25 from every chunk at each start makes start-up time and memory
+grow with the corpus. SQLite ships with Python, FTS5 ranks with BM25 in about a millisecond,
+writes are transactional, and many processes on one host may read one file while another
+writes (WAL). Measured choice and numbers: `bench/bench_index.py` and the issue notes.
+
+Chroma stays the truth. Its manifest (`Index.manifest`: one record per document's committed
+version) says what is searchable; this file mirrors it and `sync` brings it in line
+incrementally, so a replica that missed an ingest (another process, another host in team
+mode, a file deleted or corrupted by hand) catches up from Chroma instead of answering from a
+stale index. Nothing here parses user text as a query language: query words are quoted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.verify import COMMON_SHARE, STOPWORDS, Vocabulary, stem, words
+
+SCHEMA_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs(doc TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows(id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rows_doc ON rows(doc);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS stems(stem TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+Fetch = Callable[[str, str], list[tuple[str, str]]]  # (doc, version) -> [(chunk id, text)] from Chroma
+SyncProgress = Callable[[int, int], None]  # (documents done, documents to bring in line)
+
+
+class LexicalError(Exception):
+    """The lexical index file cannot be used; the message names the file and the repair."""
+
+
+@dataclass(frozen=True)
+class DocPassages:
+    """One document version's passages, as written by an ingest or fetched from Chroma by a sync."""
+
+    doc: str
+    version: str
+    passages: list[tuple[str, str]]  # (chunk id, text)
+
+
+def terms(text: str) -> list[str]:
+    """The words BM25 sees: content words stemmed exactly as `verify` stems them (so the set of a passage's terms
+    is its `content_stems`, and the lexical half matches "negotiations" to "negotiated" the way the checks do)."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def match_query(query: str, max_terms: int = 32) -> str:
+    """An FTS5 MATCH expression that ORs the query's terms, each quoted as a string, so that no user text is ever
+    read as FTS5 syntax (AND, NEAR, *, column filters, unbalanced quotes). Stopwords are left out: they match
+    nearly every passage, which costs time and adds nothing to a BM25 ranking."""
+    unique = dict.fromkeys(t.replace('"', "") for t in terms(query))
+    return " OR ".join(f'"{t}"' for t in list(unique)[:max_terms] if t)
+
+
+class LexicalIndex:
+    """BM25 over every committed passage, plus each content stem's document frequency (`verify.Vocabulary`)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()  # one connection shared by the chat's worker threads
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            found = self.db.execute("SELECT value FROM info WHERE key='schema'").fetchone()
+            if found is None:
+                self.db.execute("INSERT INTO info VALUES('schema', ?)", (SCHEMA_VERSION,))
+            elif found[0] != SCHEMA_VERSION:
+                raise LexicalError(f"lexical index {path} has schema {found[0]}, not {SCHEMA_VERSION}")
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise LexicalError(f"lexical index {path} is unusable ({exc})") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: a kill midway leaves the file as it was before (SQLite's journal)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def versions(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.db.execute("SELECT doc, version FROM docs").fetchall())
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT count(*) FROM rows").fetchone()[0])
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+    def replace(self, docs: Iterable[DocPassages]) -> None:
+        """Make each document's passages exactly these (a new or changed version), in one transaction."""
+        docs = list(docs)
+        with self._write() as db:
+            self._delete(db, [d.doc for d in docs])
+            df: Counter[str] = Counter()
+            for d in docs:
+                db.execute("INSERT INTO docs VALUES(?, ?)", (d.doc, d.version))
+                for cid, text in d.passages:
+                    rowid = db.execute("INSERT INTO rows(cid, doc) VALUES(?, ?)", (cid, d.doc)).lastrowid
+                    indexed = terms(text)
+                    db.execute("INSERT INTO passages(rowid, text) VALUES(?, ?)", (rowid, " ".join(indexed)))
+                    df.update(set(indexed))
+            db.executemany("INSERT INTO stems VALUES(?, ?) ON CONFLICT(stem) DO UPDATE SET df = df + excluded.df",
+                           df.items())
+
+    def remove(self, docs: Iterable[str]) -> None:
+        with self._write() as db:
+            self._delete(db, list(docs))
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, docs: list[str]) -> None:
+        df: Counter[str] = Counter()
+        for doc in docs:
+            rowids = [r[0] for r in db.execute("SELECT id FROM rows WHERE doc = ?", (doc,))]
+            for (text,) in db.execute(f"SELECT text FROM passages WHERE rowid IN ({','.join('?' * len(rowids))})",
+                                      rowids):
+                df.update(set(text.split()))
+            db.executemany("DELETE FROM passages WHERE rowid = ?", ((r,) for r in rowids))
+            db.execute("DELETE FROM rows WHERE doc = ?", (doc,))
+            db.execute("DELETE FROM docs WHERE doc = ?", (doc,))
+        db.executemany("UPDATE stems SET df = df - ? WHERE stem = ?", ((n, s) for s, n in df.items()))
+        db.execute("DELETE FROM stems WHERE df <= 0")
+
+    def search(self, query: str, n: int) -> list[str]:
+        """Chunk ids of the n best BM25 matches (FTS5's `rank`), best first."""
+        expression = match_query(query)
+        if not expression:
+            return []
+        sql = ("SELECT rows.cid FROM passages JOIN rows ON rows.id = passages.rowid "
+               "WHERE passages MATCH ? ORDER BY rank LIMIT ?")
+        with self._lock:
+            return [r[0] for r in self.db.execute(sql, (expression, n))]
+
+    def vocabulary(self, share: float = COMMON_SHARE) -> Vocabulary:
+        """The collection's stem frequencies, read from the index: only stems at or above `share` of all passages
+        are loaded, which is all `Vocabulary.common` needs (a full load costs seconds at 100k passages)."""
+        passages = self.count()
+        with self._lock:
+            rows = self.db.execute("SELECT stem, df FROM stems WHERE df >= ?", (math.ceil(share * passages),))
+            return Vocabulary.from_counts(dict(rows.fetchall()), passages)
+
+    def stale(self, committed: dict[str, str]) -> tuple[list[str], list[tuple[str, str]]]:
+        """(documents to drop, (document, version) to fetch) for this index to mirror `committed`."""
+        mine = self.versions()
+        drop = [d for d in mine if d not in committed]
+        fetch = [(d, v) for d, v in committed.items() if mine.get(d) != v]
+        return drop, fetch
+
+    def reset(self) -> None:
+        with self._write() as db:
+            for table in ("docs", "rows", "passages", "stems"):
+                db.execute(f"DELETE FROM {table}")
+
+    def sync(self, committed: dict[str, tuple[str, int]], fetch: Fetch, progress: SyncProgress | None = None,
+             notice: Callable[[str], None] | None = None) -> int:
+        """Mirror Chroma's committed versions ({doc: (version, passages)}): drop what it no longer has, fetch what
+        changed. Returns how many documents changed here (0 when already in line: the usual case, two small reads).
+        Passages missing or extra behind matching versions (rows deleted by hand, a foreign writer) are caught by
+        the count and repaired by a full rebuild from Chroma, announced through `notice`."""
+        changed = self._mirror({d: v for d, (v, _) in committed.items()}, fetch, progress)
+        expected = sum(n for _, n in committed.values())
+        if self.count() != expected:
+            if notice:
+                notice(f"the lexical index {self.path} holds {self.count():,} passages where Chroma has "
+                       f"{expected:,}: rebuilding it from Chroma")
+            self.reset()
+            changed = self._mirror({d: v for d, (v, _) in committed.items()}, fetch, progress)
+        return changed
+
+    def _mirror(self, committed: dict[str, str], fetch: Fetch, progress: SyncProgress | None,
+                batch: int = 64) -> int:
+        mine = self.versions()
+        drop = [d for d in mine if d not in committed]
+        todo = [(d, v) for d, v in committed.items() if mine.get(d) != v]
+        if drop:
+            self.remove(drop)
+        for i in range(0, len(todo), batch):
+            self.replace(DocPassages(d, v, fetch(d, v)) for d, v in todo[i : i + batch])
+            if progress:
+                progress(min(i + batch, len(todo)), len(todo))
+        return len(drop) + len(todo)
+
+
+def every_few_seconds(notice: Callable[[str], None], seconds: float = 2.0) -> SyncProgress:
+    """Progress of a long sync (a first start against a large server collection, a rebuild) as a notice line at
+    most every few seconds, and one at the end; a sync of a few documents stays silent."""
+    last = [time.monotonic()]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= seconds or (done == total and total > 64):
+            last[0] = now
+            notice(f"lexical index: {done:,}/{total:,} documents brought in line with Chroma")
+    return report
+
+
+def lexical_path(settings: Settings) -> Path:
+    """Where this process keeps the lexical index: beside a local Chroma index, or (team mode) a per-host copy in
+    `index_dir` named for the shared server and collection, synced from it."""
+    if settings.chroma_host:
+        server = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{settings.chroma_host}_{settings.chroma_port}")
+        return settings.index_dir / f"lexical-{server}-{settings.collection}.sqlite3"
+    return settings.index_dir / f"lexical-{settings.collection}.sqlite3"
+
+
+def committed_versions(manifest: dict[str, dict[str, Any]]) -> dict[str, tuple[str, int]]:
+    """{doc: (version, passages)} from `Index.manifest`, what `LexicalIndex.sync` mirrors."""
+    return {doc: (str(meta["doc_sha"]), int(meta["n_chunks"])) for doc, meta in manifest.items()}
+
+
+def open_lexical(settings: Settings, notice: Callable[[str], None]) -> LexicalIndex:
+    """Open the index; an unreadable file (not SQLite, another schema) is moved aside, said in one line, and a new
+    one is built by the next `sync` from Chroma, so a damaged file never gives silently wrong results."""
+    path = lexical_path(settings)
+    try:
+        return LexicalIndex(path)
+    except LexicalError as exc:
+        aside = path.with_name(path.name + ".unreadable")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.replace(aside)
+        notice(f"{exc}: moved it to {aside.name}; rebuilding it from Chroma")
+        return LexicalIndex(path)

@@ -1,0 +1,130 @@
+"""The persisted lexical index (SQLite FTS5): escaping, incremental updates, mirroring Chroma, repair."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import SEEDS, make_settings
+
+from assistant.config import Settings
+from assistant.indexing import ingest, ingest_lock, repair
+from assistant.ingest import IngestError
+from assistant.lexical import DocPassages, LexicalIndex, lexical_path, match_query, open_lexical
+from assistant.retrieval import Retriever
+
+TALKS = [("t1", "The negotiations on grain exports resumed in the capital."),
+         ("t2", "Rail workers went on strike over pay."),
+         ("t3", "Grain prices rose after the exports stalled.")]
+
+
+def test_query_syntax_in_user_text_is_never_interpreted(tmp_path: Path) -> None:
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    lex.replace([DocPassages("a.txt", "v1", TALKS)])
+    for hostile in ['"unbalanced', "NEAR(grain strike)", "grain AND OR", "text: grain", "gra*", "-grain ^",
+                    "(((", "'; DROP TABLE rows; --"]:
+        lex.search(hostile, 5)  # must not raise
+    assert match_query('grain" OR "exports') == '"grain" OR "export"'  # quotes gone, OR a stopword
+    assert lex.search("NEAR(grain strike)", 5)[:1] in (["t1"], ["t2"], ["t3"])
+    assert lex.search("the of and", 5) == []  # stopwords only: nothing to rank by
+
+
+def test_stemmed_terms_match_other_forms_and_rank_by_bm25(tmp_path: Path) -> None:
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    lex.replace([DocPassages("a.txt", "v1", TALKS)])
+    assert lex.search("who negotiated?", 5) == ["t1"]  # negotiated ~ negotiations
+    assert set(lex.search("grain export", 5)) == {"t1", "t3"}
+    assert lex.search("striking rail worker", 5)[0] == "t2"
+
+
+def test_a_new_version_replaces_passages_and_frequencies(tmp_path: Path) -> None:
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    lex.replace([DocPassages("a.txt", "v1", TALKS), DocPassages("b.txt", "v1", [("b1", "Grain was shipped.")])])
+    assert lex.count() == 4 and "grain" in lex.vocabulary().common()  # in 3 of 4 passages
+    lex.replace([DocPassages("a.txt", "v2", [("t9", "Ferry services were cancelled.")])])
+    assert lex.versions() == {"a.txt": "v2", "b.txt": "v1"} and lex.count() == 2
+    assert lex.search("negotiations", 5) == [] and lex.search("ferry", 5) == ["t9"]
+    assert "grain" in lex.vocabulary().common() and "negoti" not in lex.vocabulary().df
+    lex.remove(["b.txt"])
+    assert lex.versions() == {"a.txt": "v2"} and "grain" not in lex.vocabulary(share=0.0).df
+
+
+def test_sync_mirrors_chroma_and_rebuilds_when_counts_disagree(tmp_path: Path) -> None:
+    chroma = {("a.txt", "v1"): TALKS, ("b.txt", "v2"): [("b1", "Grain was shipped.")]}
+    fetched: list[str] = []
+
+    def fetch(doc: str, version: str) -> list[tuple[str, str]]:
+        fetched.append(doc)
+        return chroma[(doc, version)]
+
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    lex.replace([DocPassages("gone.txt", "v0", [("g1", "Old text.")]), DocPassages("b.txt", "v1", [])])
+    committed = {"a.txt": ("v1", 3), "b.txt": ("v2", 1)}
+    assert lex.sync(committed, fetch) == 3  # gone.txt dropped, a.txt new, b.txt changed
+    assert sorted(fetched) == ["a.txt", "b.txt"] and lex.count() == 4
+    fetched.clear()
+    assert lex.sync(committed, fetch) == 0 and fetched == []  # in line: nothing fetched
+    with sqlite3.connect(lex.path) as db:  # passages deleted by hand behind matching versions
+        db.execute("DELETE FROM rows WHERE cid = 't2'")
+    said: list[str] = []
+    lex.sync(committed, fetch, notice=said.append)
+    assert lex.count() == 4 and lex.search("strike", 5) == ["t2"]
+    assert said and "rebuilding" in said[0]
+
+
+def test_an_unreadable_file_is_moved_aside_and_said(tmp_path: Path) -> None:
+    cfg = make_settings(tmp_path)
+    path = lexical_path(cfg)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a database" * 100)
+    said: list[str] = []
+    lex = open_lexical(cfg, said.append)
+    assert lex.count() == 0 and len(said) == 1 and "rebuilding" in said[0]
+    assert path.with_name(path.name + ".unreadable").exists()
+
+
+def test_the_retriever_rebuilds_a_deleted_or_damaged_lexical_index_from_chroma(cfg: Settings) -> None:
+    ingest([SEEDS], cfg)
+    expected = Retriever(cfg).lexical.count()
+    assert expected > 0
+    path = lexical_path(cfg)
+    path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    rebuilt = Retriever(cfg)
+    assert rebuilt.lexical.count() == expected
+    assert rebuilt.lexical.search("Kozhemyako agriculture tourism", 3)
+    rebuilt.lexical.close()
+    path.write_bytes(b"garbage" * 1000)
+    assert Retriever(cfg).lexical.count() == expected
+
+
+def test_a_second_ingest_at_once_is_refused_and_repair_reports(cfg: Settings) -> None:
+    ingest([SEEDS], cfg)
+    with ingest_lock(cfg), pytest.raises(IngestError, match="another ingest is writing this index"):
+        ingest([SEEDS], cfg)
+    assert ingest([SEEDS], cfg).embedded == 0  # the lock is released
+    done = repair(cfg)
+    assert done["documents"] == 2 and done["passages"] > 0 and done["orphan_chunks_removed"] == 0
+
+
+def test_team_replicas_keep_their_lexical_copy_apart_from_a_local_index(tmp_path: Path) -> None:
+    local = make_settings(tmp_path)
+    team = make_settings(tmp_path, chroma_host="10.0.0.5", chroma_port=8001)
+    assert lexical_path(local) != lexical_path(team)
+    assert "10.0.0.5_8001" in lexical_path(team).name
+
+
+def test_this_processs_own_ingest_is_searchable_without_renewing_the_chroma_reader(cfg: Settings,
+                                                                                  tmp_path: Path) -> None:
+    ingest([SEEDS], cfg)
+    retriever = Retriever(cfg)
+    reader = retriever.index
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "memo.txt").write_text("Memo\n\nThe quarterly Zorblatt survey covered fourteen harbours.\n")
+    ingest([extra], cfg)
+    retriever.refresh()
+    assert retriever.index is reader  # its own writes are in its reader already
+    assert retriever.search("Zorblatt survey", 3)[0].chunk.doc == "memo.txt"
