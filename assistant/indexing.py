@@ -139,9 +139,10 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
             handle.truncate(0)
 
 
-def open_stores(settings: Settings, rebuild: bool = False, sync: bool = True) -> tuple[Index, LexicalIndex, Any]:
-    """The Chroma index and its lexical mirror, brought in line (a previous kill or a hand-deleted file is
-    repaired here, before anything new is written)."""
+def open_stores(settings: Settings, rebuild: bool = False, sync: bool = True
+                ) -> tuple[Index, LexicalIndex, Any, dict[str, dict[str, Any]]]:
+    """The Chroma index, its lexical mirror brought in line (a previous kill or a hand-deleted file is repaired
+    here, before anything new is written), the embedder and the manifest they agree on."""
     from assistant.llm import notice
 
     embedder = get_embedder(settings)
@@ -149,9 +150,10 @@ def open_stores(settings: Settings, rebuild: bool = False, sync: bool = True) ->
     lexical = open_lexical(settings, notice)
     if rebuild:
         lexical.reset()
+    manifest = index.manifest()
     if sync:
-        lexical.sync(committed_versions(index.manifest()), index.passages_of, every_few_seconds(notice), notice)
-    return index, lexical, embedder
+        lexical.sync(committed_versions(manifest), index.passages_of, every_few_seconds(notice), notice)
+    return index, lexical, embedder, manifest
 
 
 def repair(settings: Settings) -> dict[str, int]:
@@ -160,8 +162,7 @@ def repair(settings: Settings) -> dict[str, int]:
     with ingest_lock(settings):
         from assistant.llm import notice
 
-        index, lexical, _ = open_stores(settings, sync=False)
-        manifest = index.manifest()
+        index, lexical, _, manifest = open_stores(settings, sync=False)
         orphans = index.orphans(manifest)
         index.delete_chunks(orphans)
         lexical.reset()
@@ -181,8 +182,7 @@ def _ingest(paths: list[Path], settings: Settings, progress: Progress | None, re
     t0 = time.perf_counter()
     report = IngestReport()
     files, report.errors, report.unsupported = discover(paths)
-    index, lexical, embedder = open_stores(settings, rebuild)
-    committed = index.manifest()
+    index, lexical, embedder, committed = open_stores(settings, rebuild)
     batch = Batch(index, lexical, embedder, settings.ingest_batch_chunks)
     seen: set[str] = set()
     for i, path in enumerate(files):

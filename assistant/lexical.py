@@ -200,9 +200,7 @@ class LexicalIndex:
 
     def _mirror(self, committed: dict[str, str], fetch: Fetch, progress: SyncProgress | None,
                 batch: int = 64) -> int:
-        mine = self.versions()
-        drop = [d for d in mine if d not in committed]
-        todo = [(d, v) for d, v in committed.items() if mine.get(d) != v]
+        drop, todo = self.stale(committed)
         if drop:
             self.remove(drop)
         for i in range(0, len(todo), batch):
