@@ -25,8 +25,9 @@ from assistant.ingest import Document
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-# Manifest changes this process made ({doc: committed version, or None when removed}): see `written_elsewhere`.
-WRITTEN_HERE: dict[str, str | None] = {}
+# Manifest changes this process made ({(index location, doc): committed version, or None when removed}): see
+# `written_elsewhere`. Keyed by index, since the same file may be committed to two indexes with the same version.
+WRITTEN_HERE: dict[tuple[str, str], str | None] = {}
 
 
 class StoreError(Exception):
@@ -123,7 +124,7 @@ class Index:
             return False
         changed = {d: after.get(d, {}).get("doc_sha") for d in set(before) | set(after)
                    if before.get(d, {}).get("doc_sha") != after.get(d, {}).get("doc_sha")}
-        return any(WRITTEN_HERE.get(doc, "?") != version for doc, version in changed.items())
+        return any(WRITTEN_HERE.get((self.location, doc), "?") != version for doc, version in changed.items())
 
     def reopened(self) -> Index:
         """The same index through a new Chroma reader (see `written_elsewhere`). The old reader is left to whoever
@@ -174,12 +175,12 @@ class Index:
         if metas:
             entries = [manifest_entry(m) for m in metas]
             self.docs.upsert(ids=[e["doc"] for e in entries], embeddings=[[0.0]] * len(entries), metadatas=entries)
-            WRITTEN_HERE.update((e["doc"], e["doc_sha"]) for e in entries)
+            WRITTEN_HERE.update(((self.location, e["doc"]), e["doc_sha"]) for e in entries)
 
     def uncommit(self, docs: list[str]) -> None:
         if docs:
             self.docs.delete(ids=docs)
-            WRITTEN_HERE.update(dict.fromkeys(docs))
+            WRITTEN_HERE.update(dict.fromkeys((self.location, doc) for doc in docs))
 
     def passages_of(self, doc: str, version: str) -> list[tuple[str, str]]:
         """(chunk id, text) of one document version, for the lexical index to mirror."""
