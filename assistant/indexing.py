@@ -151,6 +151,8 @@ def open_stores(settings: Settings, rebuild: bool = False, sync: bool = True
     if rebuild:
         lexical.reset()
     manifest = index.manifest()
+    if index.stamp() is None:  # an index from before stamps: give it one, so searches can trust their mirror
+        index.restamp()
     if sync:
         lexical.sync(committed_versions(manifest), index.passages_of, every_few_seconds(notice), notice)
     return index, lexical, embedder, manifest

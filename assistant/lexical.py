@@ -16,6 +16,7 @@ stale index. Nothing here parses user text as a query language: query words are 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sqlite3
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS rows(id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE
 CREATE INDEX IF NOT EXISTS rows_doc ON rows(doc);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, tokenize='unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS stems(stem TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifest(doc TEXT PRIMARY KEY, entry TEXT NOT NULL);
 """
 
 Fetch = Callable[[str, str], list[tuple[str, str]]]  # (doc, version) -> [(chunk id, text)] from Chroma
@@ -179,8 +181,30 @@ class LexicalIndex:
 
     def reset(self) -> None:
         with self._write() as db:
-            for table in ("docs", "rows", "passages", "stems"):
+            for table in ("docs", "rows", "passages", "stems", "manifest"):
                 db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM info WHERE key='stamp'")
+
+    def cached_manifest(self, stamp: str | None) -> dict[str, dict[str, Any]] | None:
+        """Chroma's manifest as it was at `stamp` (`Index.stamp`), if this mirror was last brought in line with
+        exactly that one; else None. Reading a large manifest from Chroma costs a cold start about 70 µs per
+        document (~1.7 s at 25,000), reading it here a small fraction of that."""
+        if stamp is None:
+            return None
+        with self._lock:
+            row = self.db.execute("SELECT value FROM info WHERE key='stamp'").fetchone()
+            if row is None or row[0] != stamp:
+                return None
+            return {doc: json.loads(entry) for doc, entry in self.db.execute("SELECT doc, entry FROM manifest")}
+
+    def remember_manifest(self, stamp: str | None, manifest: dict[str, dict[str, Any]]) -> None:
+        """Keep the manifest this mirror was just brought in line with, under its stamp (see `cached_manifest`)."""
+        if stamp is None:
+            return
+        with self._write() as db:
+            db.execute("DELETE FROM manifest")
+            db.executemany("INSERT INTO manifest VALUES(?, ?)", ((d, json.dumps(m)) for d, m in manifest.items()))
+            db.execute("INSERT OR REPLACE INTO info VALUES('stamp', ?)", (stamp,))
 
     def sync(self, committed: dict[str, tuple[str, int]], fetch: Fetch, progress: SyncProgress | None = None,
              notice: Callable[[str], None] | None = None) -> int:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from llama_index.core import VectorStoreIndex
 
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
@@ -79,30 +78,32 @@ class Retriever:
         self._notice = notice
         self.lexical = open_lexical(settings, notice)
         self._n = max(10, 3 * self.settings.k)
-        self._dense = self._dense_retriever()
         self._common: frozenset[str] | None = None
         self.documents: dict[str, dict[str, Any]] = {}
         self._loaded = False
+        self._stamp: str | None = None
         self.refresh(progress)
-
-    def _dense_retriever(self) -> Any:
-        vindex = VectorStoreIndex.from_vector_store(self.index.vector_store(), embed_model=self.embedder)
-        return vindex.as_retriever(similarity_top_k=self._n)
 
     def refresh(self, progress: SyncProgress | None = None) -> None:
         """Re-read the manifest and bring the lexical index in line with it (a no-op when nothing changed). When
         another process ingested into a local index, the Chroma reader is renewed so the dense half sees its vectors
         too (`Index.written_elsewhere`)."""
-        manifest = self.index.manifest()
+        stamp = self.index.stamp()  # read before the manifest: a change in between only makes the next look again
+        if self._loaded and stamp is not None and stamp == self._stamp:
+            self._synced = time.monotonic()
+            return
+        cached = self.lexical.cached_manifest(stamp)
+        manifest = cached if cached is not None else self.index.manifest()
         if self._loaded and self.index.written_elsewhere(self.documents, manifest):
             self.index = self.index.reopened()
-            self._dense = self._dense_retriever()
             manifest = self.index.manifest()
         self.documents, self._loaded = manifest, True
         if self.lexical.sync(committed_versions(self.documents), self.index.passages_of,
                              progress or every_few_seconds(self._notice), self._notice):
             self._common = None
-        self._synced = time.monotonic()
+        if cached is None:
+            self.lexical.remember_manifest(stamp, manifest)
+        self._stamp, self._synced = stamp, time.monotonic()
 
     def _fresh(self) -> None:
         if time.monotonic() - self._synced >= self.settings.sync_seconds:
@@ -134,7 +135,7 @@ class Retriever:
         return [Passage(rank=i + 1, score=fused[cid], chunk=current[cid][0]) for i, cid in enumerate(chosen)]
 
     def _dense_ids(self, query: str) -> list[str]:
-        return [n.node.node_id for n in self._dense.retrieve(query)]
+        return self.index.nearest(self.embedder.get_query_embedding(query), self._n)
 
     def _lexical_ids(self, query: str) -> list[str]:
         try:

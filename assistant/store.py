@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # Manifest changes this process made ({(index location, doc): committed version, or None when removed}): see
 # `written_elsewhere`. Keyed by index, since the same file may be committed to two indexes with the same version.
 WRITTEN_HERE: dict[tuple[str, str], str | None] = {}
+# The manifest record that carries `Index.stamp` (a "/" never occurs in a file name, so never in a document's id).
+STAMP_ID = "/stamp"
 
 
 class StoreError(Exception):
@@ -153,7 +156,8 @@ class Index:
         """Per document, its committed version's metadata (`doc_sha`, `n_chunks`, source, kind, title, url). An
         index written before the manifest existed gets one from its complete chunk sets, once."""
         res = self.docs.get(include=["metadatas"])
-        found = {str(m["doc"]): dict(m) for m in res["metadatas"] or []}
+        found = {str(m["doc"]): dict(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=True)
+                 if i != STAMP_ID}
         if not found and self._legacy and self.count():
             found = self._derive_manifest()
         return found
@@ -173,14 +177,36 @@ class Index:
     def commit(self, metas: list[dict[str, Any]]) -> None:
         """Mark these document versions (chunk metadata or manifest entries) as the searchable ones."""
         if metas:
-            entries = [manifest_entry(m) for m in metas]
-            self.docs.upsert(ids=[e["doc"] for e in entries], embeddings=[[0.0]] * len(entries), metadatas=entries)
+            entries: list[dict[str, Any]] = [manifest_entry(m) for m in metas]
+            ids = [str(e["doc"]) for e in entries]
+            stamp_id, stamp = self._new_stamp()  # in the same write as the entries: readers never see one alone
+            self.docs.upsert(ids=ids + stamp_id, embeddings=[[0.0]] * (len(ids) + 1), metadatas=entries + stamp)
             WRITTEN_HERE.update(((self.location, e["doc"]), e["doc_sha"]) for e in entries)
 
     def uncommit(self, docs: list[str]) -> None:
+        """Withdraw documents from the manifest. A delete cannot share a write with the stamp, so the stamp changes
+        before and after it: a reader that looked in between, or a kill in between, still finds a new stamp."""
         if docs:
+            self.restamp()
             self.docs.delete(ids=docs)
+            self.restamp()
             WRITTEN_HERE.update(dict.fromkeys((self.location, doc) for doc in docs))
+
+    @staticmethod
+    def _new_stamp() -> tuple[list[str], list[dict[str, Any]]]:
+        return [STAMP_ID], [{"stamp": uuid.uuid4().hex}]
+
+    def restamp(self) -> None:
+        """A new stamp: the manifest changed (or an index from before stamps gets its first)."""
+        ids, metas = self._new_stamp()
+        self.docs.upsert(ids=ids, embeddings=[[0.0]], metadatas=metas)
+
+    def stamp(self) -> str | None:
+        """A token that changes with every manifest change (one small read, where the manifest of a large corpus is
+        thousands of records): a searching process re-reads the manifest only when it differs from the one it last
+        mirrored. None for an index whose manifest predates stamps (it gets one at its next commit)."""
+        res = self.docs.get(ids=[STAMP_ID], include=["metadatas"])
+        return str(res["metadatas"][0]["stamp"]) if res["metadatas"] else None
 
     def passages_of(self, doc: str, version: str) -> list[tuple[str, str]]:
         """(chunk id, text) of one document version, for the lexical index to mirror."""
@@ -279,6 +305,12 @@ class Index:
             return None
         found = self.texts.get(ids=[str(meta.get("doc_sha"))], include=["documents"])["documents"]
         return str(found[0]) if found else None
+
+    def nearest(self, vector: list[float], n: int) -> list[str]:
+        """Ids of the n chunks nearest a query vector (cosine), straight from Chroma: the search path keeps
+        llama-index's import (~1.8 s) out of every cold start."""
+        res = self.col.query(query_embeddings=[vector], n_results=n, include=[])
+        return list(res["ids"][0]) if res["ids"] else []
 
     def get(self, ids: list[str], embeddings: bool = False) -> tuple[list[StoredChunk], list[list[float]]]:
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])

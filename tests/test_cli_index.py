@@ -23,7 +23,7 @@ from assistant.embeddings import get_embedder
 from assistant.indexing import ingest
 from assistant.lexical import LexicalIndex, lexical_path
 from assistant.retrieval import Retriever
-from assistant.store import Index
+from assistant.store import STAMP_ID, Index
 
 BRIEFING = [sys.executable, "-m", "assistant.cli"]
 
@@ -200,13 +200,14 @@ def _corpus(folder: Path, n: int) -> None:
 
 
 def _rows(idx: Path) -> int:
-    """Chunks written so far, read from Chroma's SQLite file by a read-only reader.
+    """Records written so far besides the manifest's stamp (written at open), read from Chroma's SQLite file by a
+    read-only reader.
 
     A Chroma client must not be opened in this process while another process writes.
     """
     try:
         with sqlite3.connect(f"file:{idx / 'chroma.sqlite3'}?mode=ro", uri=True) as db:
-            return int(db.execute("select count(*) from embeddings").fetchone()[0])
+            return int(db.execute("select count(*) from embeddings where embedding_id != ?", (STAMP_ID,)).fetchone()[0])
     except sqlite3.Error:
         return 0
 

@@ -13,6 +13,7 @@ from assistant.indexing import ingest, ingest_lock, repair
 from assistant.ingest import IngestError
 from assistant.lexical import DocPassages, LexicalIndex, lexical_path, match_query, open_lexical
 from assistant.retrieval import Retriever
+from assistant.store import STAMP_ID, Index
 
 TALKS = [("t1", "The negotiations on grain exports resumed in the capital."),
          ("t2", "Rail workers went on strike over pay."),
@@ -128,3 +129,45 @@ def test_this_processs_own_ingest_is_searchable_without_renewing_the_chroma_read
     retriever.refresh()
     assert retriever.index is reader  # its own writes are in its reader already
     assert retriever.search("Zorblatt survey", 3)[0].chunk.doc == "memo.txt"
+
+
+def test_a_cold_start_reads_the_manifest_from_chroma_only_when_its_stamp_moved(cfg: Settings, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading every manifest record from Chroma grows with the corpus; a process whose lexical mirror was brought
+    in line with the current stamp must take the manifest from the mirror, and must read Chroma again (and see the
+    change) as soon as a commit or a removal moves the stamp."""
+    ingest([SEEDS], cfg)
+    first = Retriever(cfg)
+    stamp = first.index.stamp()
+    assert stamp and STAMP_ID not in first.documents and len(first.documents) == 2
+    first.lexical.close()
+    reads: list[int] = []
+    real = Index.manifest
+    monkeypatch.setattr(Index, "manifest", lambda self: reads.append(1) or real(self))
+    second = Retriever(cfg)
+    assert reads == [] and second.documents == first.documents  # the same manifest, from the mirror
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "memo.txt").write_text("Memo\n\nThe quarterly Zorblatt survey covered fourteen harbours.\n")
+    ingest([extra], cfg)
+    assert second.index.stamp() != stamp
+    second.refresh()
+    assert reads and "memo.txt" in second.documents
+    assert second.search("Zorblatt survey", 3)[0].chunk.doc == "memo.txt"
+    moved = second.index.stamp()
+    (extra / "memo.txt").unlink()
+    ingest([extra], cfg)  # a removal moves the stamp too
+    assert second.index.stamp() != moved
+    second.refresh()
+    assert "memo.txt" not in second.documents
+
+
+def test_the_cached_manifest_answers_only_for_its_own_stamp_and_a_reset_forgets_it(tmp_path: Path) -> None:
+    lexical = LexicalIndex(tmp_path / "lex.sqlite3")
+    manifest = {"a.txt": {"doc": "a.txt", "doc_sha": "v1", "n_chunks": 1}}
+    assert lexical.cached_manifest(None) is None and lexical.cached_manifest("s1") is None
+    lexical.remember_manifest("s1", manifest)
+    assert lexical.cached_manifest("s1") == manifest
+    assert lexical.cached_manifest("s2") is None
+    lexical.reset()
+    assert lexical.cached_manifest("s1") is None
