@@ -1,12 +1,15 @@
 """The Chroma collections: the chunks, each extracted document's text, and the manifest of committed versions.
 
-Writes go through llama-index's ChromaVectorStore; bookkeeping (per-document hashes, removal,
-integrity) reads Chroma directly because llama-index has no notion of "this document's
+Chunk writes go through llama-index's ChromaVectorStore; search and bookkeeping (per-document
+hashes, removal, integrity) read Chroma directly: search so that a cold start does not pay
+llama-index's import, bookkeeping because llama-index has no notion of "this document's
 version is complete". The manifest (`{collection}_docs`, one small record per document) is that
 notion: a version is written there only after all its chunks are stored, so it is the commit
 marker every reader trusts (the lexical index mirrors it, retrieval drops chunks of any other
 version) and an interrupted ingest never shows half a document. Chunk ids are deterministic,
-so a re-run upserts what is missing and never duplicates.
+so a re-run upserts what is missing and never duplicates. A stamp record in the manifest
+changes with every commit or removal, so a reader learns whether anything changed from one
+record instead of re-reading one record per document.
 """
 
 from __future__ import annotations
