@@ -1,10 +1,13 @@
 """Indexing and retrieval benchmark at a chosen corpus size, run on demand (not part of the test suite).
 
-    .venv/bin/python bench/bench_index.py [--passages N] [--json] [--keep DIR]    # default 10,000 passages
+    .venv/bin/python bench/bench_index.py [--passages N] [--text templates|shipped] [--json] [--keep DIR]
 
 Every measurement uses a FRESH temporary index dir and BRIEFING_CONFIG pointing at a missing file, never the repo's
-index/ or a briefing.toml. Synthetic news-like documents (~4 passages each) are generated until the corpus holds
-about N passages; the actual number is reported as `passages`.
+index/ or a briefing.toml. Synthetic documents (~4 passages each) are generated until the corpus holds about N
+passages; the actual number is reported as `passages`. `--text templates` (the default, comparable with earlier
+runs) fills 18 news-like sentence templates: a worst case for BM25, since every query word is then in about a
+fifth of all passages. `--text shipped` draws sentences from the real text the repo ships and queries with its
+real evaluation questions, whose words are far rarer.
 
 1. cold ingest: `briefing ingest CORPUS --json` in a subprocess (wall, peak RSS, chunks embedded per second)
 2. embed only: the same chunker and ONNX embedder, same batch size and length-sorted order, no stores: the
@@ -27,6 +30,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -95,23 +99,53 @@ def _fill(rng: random.Random, template: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def make_corpus(folder: Path, passages: int) -> tuple[int, int]:
+SHIPPED_TEXT = [REPO / "seeds", REPO / "eval" / "corpora" / "squad" / "docs",
+                REPO / "eval" / "corpora" / "public_domain" / "docs"]
+SHIPPED_QUESTIONS = [REPO / "eval" / "facts.yaml", REPO / "eval" / "corpora" / "squad" / "facts.yaml",
+                     REPO / "eval" / "corpora" / "public_domain" / "facts.yaml"]
+
+
+def shipped_sentences() -> list[str]:
+    """Sentences (6-60 words) of the real text the repo ships: the seeds, the SQuAD articles, the public-domain
+    corpus. Their words follow a natural frequency curve, where the templates repeat a small vocabulary in every
+    passage (a template corpus puts each query word in ~23% of passages; real questions' words are in ~2%)."""
+    found: list[str] = []
+    for folder in SHIPPED_TEXT:
+        for path in sorted(folder.glob("*.txt")):
+            text = " ".join(path.read_text(encoding="utf-8").split())
+            found += [x for x in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if 6 <= len(x.split()) <= 60]
+    return found
+
+
+def shipped_questions() -> list[str]:
+    import yaml
+
+    questions: list[str] = []
+    for path in SHIPPED_QUESTIONS:
+        questions += [str(c["question"]) for c in yaml.safe_load(path.read_text(encoding="utf-8")) or []
+                      if isinstance(c, dict) and c.get("question")]
+    return questions
+
+
+def make_corpus(folder: Path, passages: int, text: str = "templates") -> tuple[int, int]:
     """Write documents (title line, blank line, paragraphs of ~300-450 words, about 4 passages each) until about
-    `passages` passages; return (documents, words)."""
+    `passages` passages; return (documents, words). Sentences come from the templates or, with `text="shipped"`,
+    from the repo's real text (`shipped_sentences`)."""
     rng = random.Random(SEED)
+    pool = shipped_sentences() if text == "shipped" else []
     words = docs = 0
     while docs * 4 < passages:
         target = rng.randint(300, 450)
         sentences: list[str] = []
         while sum(len(s.split()) for s in sentences) < target:
-            sentences.append(_fill(rng, rng.choice(SENTENCES)))
+            sentences.append(rng.choice(pool) if pool else _fill(rng, rng.choice(SENTENCES)))
         words += sum(len(s.split()) for s in sentences)
         paras: list[str] = []
         while sentences:
             cut = rng.randint(2, 5)
             paras.append(" ".join(sentences[:cut]))
             sentences = sentences[cut:]
-        title = _fill(rng, rng.choice(TITLES))
+        title = " ".join(rng.choice(pool).split()[:8]) if pool else _fill(rng, rng.choice(TITLES))
         (folder / f"doc_{docs:06d}.txt").write_text(title + "\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
         docs += 1
     return docs, words
@@ -189,14 +223,17 @@ print(json.dumps({"retriever_build_s": round(build, 2), "p50_ms": round(statisti
 """
 
 
-COLD_QUERIES = ["audit irregular contracts", "Who signed the agreement on grain exports?",
-                "protests over flood defences"]
-
-
-def warm_search(index_dir: Path, n_queries: int = 100) -> dict[str, Any]:
-    """100 varied queries in one fresh process that holds a Retriever (so its RSS is the app's, not the bench's)."""
+def queries_for(text: str, n: int = 100) -> list[str]:
+    """n varied queries: filled templates, or (text="shipped") a sample of the repo's real evaluation questions."""
     rng = random.Random(SEED + 1)
-    queries = [_fill(rng, QUERIES[i % len(QUERIES)]) for i in range(n_queries)]
+    if text == "shipped":
+        questions = shipped_questions()
+        return rng.sample(questions, min(n, len(questions)))
+    return [_fill(rng, QUERIES[i % len(QUERIES)]) for i in range(n)]
+
+
+def warm_search(index_dir: Path, queries: list[str]) -> dict[str, Any]:
+    """Varied queries in one fresh process that holds a Retriever (so its RSS is the app's, not the bench's)."""
     env = {**os.environ, "BRIEFING_CONFIG": str(index_dir / "absent.toml")}
     proc = subprocess.run([sys.executable, "-c", WARM, str(index_dir)], input=json.dumps(queries),
                           capture_output=True, text=True, env=env, cwd=REPO)
@@ -216,6 +253,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Indexing and retrieval benchmark (fresh temp index dirs).")
     ap.add_argument("--passages", type=int, default=10_000, help="about this many synthetic passages (10000)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--text", choices=["templates", "shipped"], default="templates",
+                    help="sentences from 18 news-like templates (a worst case for BM25: every query word is in a "
+                         "fifth of all passages), or from the real text the repo ships, queried with its real "
+                         "evaluation questions")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="work in DIR (must be empty or absent) and keep its corpus/ and idx/ for inspection")
     opts = ap.parse_args()
@@ -229,7 +270,9 @@ def main() -> None:
         tmp = Path(tmp_s)
         corpus = tmp / "corpus"
         corpus.mkdir()
-        res["documents"], res["corpus_words"] = make_corpus(corpus, opts.passages)
+        res["text"] = opts.text
+        res["documents"], res["corpus_words"] = make_corpus(corpus, opts.passages, opts.text)
+        queries = queries_for(opts.text)
         idx = tmp / "idx"
         cold = ingest(corpus, idx)
         s = cold["summary"]
@@ -240,11 +283,11 @@ def main() -> None:
         res["ingest_vs_embed_only"] = round(res["ingest_chunks_per_s"] / only["chunks_per_s"], 3)
         again = ingest(corpus, idx)
         res.update(reingest_unchanged_s=again["wall_s"], embedded_on_reingest=again["summary"]["embedded"])
-        cold_runs = [run_cli(["search", q, "--json"], idx) for q in COLD_QUERIES]
+        cold_runs = [run_cli(["search", q, "--json"], idx) for q in queries[:3]]
         res.update(cold_search_s=round(statistics.median(r[0] for r in cold_runs), 2),
                    cold_search_first_s=round(cold_runs[0][0], 2),
                    cold_search_rss_mb=cold_runs[0][1] and round(max(r[1] or 0 for r in cold_runs) / 1024))
-        warm = warm_search(idx)
+        warm = warm_search(idx, queries)
         res.update(search_p50_ms=warm["p50_ms"], search_p95_ms=warm["p95_ms"], search_max_ms=warm["max_ms"],
                    retriever_build_s=warm["retriever_build_s"], app_rss_mb=warm["rss_mb"])
         res["lexical_index_mb"], res["dense_index_mb"] = sizes(idx)
