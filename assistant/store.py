@@ -181,9 +181,8 @@ class Index:
         """Mark these document versions (chunk metadata or manifest entries) as the searchable ones."""
         if metas:
             entries: list[dict[str, Any]] = [manifest_entry(m) for m in metas]
-            ids = [str(e["doc"]) for e in entries]
-            stamp_id, stamp = self._new_stamp()  # in the same write as the entries: readers never see one alone
-            self.docs.upsert(ids=ids + stamp_id, embeddings=[[0.0]] * (len(ids) + 1), metadatas=entries + stamp)
+            ids = [str(e["doc"]) for e in entries] + [STAMP_ID]  # the stamp in the same write: never seen alone
+            self.docs.upsert(ids=ids, embeddings=[[0.0]] * len(ids), metadatas=entries + [_new_stamp()])
             WRITTEN_HERE.update(((self.location, e["doc"]), e["doc_sha"]) for e in entries)
 
     def uncommit(self, docs: list[str]) -> None:
@@ -195,19 +194,14 @@ class Index:
             self.restamp()
             WRITTEN_HERE.update(dict.fromkeys((self.location, doc) for doc in docs))
 
-    @staticmethod
-    def _new_stamp() -> tuple[list[str], list[dict[str, Any]]]:
-        return [STAMP_ID], [{"stamp": uuid.uuid4().hex}]
-
     def restamp(self) -> None:
         """A new stamp: the manifest changed (or an index from before stamps gets its first)."""
-        ids, metas = self._new_stamp()
-        self.docs.upsert(ids=ids, embeddings=[[0.0]], metadatas=metas)
+        self.docs.upsert(ids=[STAMP_ID], embeddings=[[0.0]], metadatas=[_new_stamp()])
 
     def stamp(self) -> str | None:
         """A token that changes with every manifest change (one small read, where the manifest of a large corpus is
         thousands of records): a searching process re-reads the manifest only when it differs from the one it last
-        mirrored. None for an index whose manifest predates stamps (it gets one at its next commit)."""
+        mirrored. None for an index whose manifest predates stamps (it gets one at its next ingest)."""
         res = self.docs.get(ids=[STAMP_ID], include=["metadatas"])
         return str(res["metadatas"][0]["stamp"]) if res["metadatas"] else None
 
@@ -334,6 +328,11 @@ def page_at(meta: dict[str, Any], offset: int) -> tuple[int | None, str | None, 
         if start <= offset:
             found = (int(number), label, bool(ocr))
     return found
+
+
+def _new_stamp() -> dict[str, Any]:
+    """The stamp record's metadata: a fresh random token (see `Index.stamp`)."""
+    return {"stamp": uuid.uuid4().hex}
 
 
 def manifest_name(collection: str) -> str:
