@@ -255,6 +255,30 @@ def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
     return " ".join(sents[c - 1].text for c in cites)
 
 
+UNFINISHED = re.compile(r"(?:\b[a-z][\w’'-]*|[,;(–—-])\s*$")  # ends mid-sentence: a lowercase word, a comma, a dash
+BREAK_GAP = 240  # at most a running header or footer between the halves of one sentence
+
+
+def _whole_sentences(cites: list[int], sents: list[PromptSentence]) -> list[int]:
+    """Add the other half of a cited sentence that a page break cut in two. Running headers and footers are kept
+    out of the sentences (`chunking`), so a sentence that runs across pages is shown as two: "... must not exceed
+    300 kilograms (kg) of" and "UF6 containing 3.67% u-235". Cited alone, either half misquotes the source and
+    fails the judge; the halves are two shown sentences of one chunk, close together, the first ending
+    mid-sentence."""
+    def joined(a: PromptSentence, b: PromptSentence) -> bool:
+        return (a.doc == b.doc and a.context == b.context and 0 <= b.start - a.end <= BREAK_GAP
+                and bool(UNFINISHED.search(a.text)))
+
+    out: list[int] = []
+    for n in cites:
+        if n > 1 and joined(sents[n - 2], sents[n - 1]):
+            out.append(n - 1)
+        out.append(n)
+        if n < len(sents) and joined(sents[n - 1], sents[n]):
+            out.append(n + 1)
+    return list(dict.fromkeys(out))
+
+
 def _repoint(
     text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str
 ) -> list[int]:
@@ -304,7 +328,7 @@ def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFo
 def finalize(
     question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
     unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(),
-    retrieved: dict[str, str] | None = None,
+    retrieved: dict[str, list[tuple[int, str]]] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -313,7 +337,8 @@ def finalize(
     word alignment shows it reports the cited fact differently (code-verified, not model-chosen).
     A question whose specific terms the cited passages do not state gets a correction, not an
     answer (`correction`). `common` are the collection's ubiquitous stems (`verify.Vocabulary`);
-    `retrieved` the text of each document's retrieved passages (where a name the cited passage omits is written).
+    `retrieved` each document's retrieved passages as (start, text): where a name the cited passage omits may be
+    written (`earlier_text`).
     """
     valid = {s.n for s in sents}
     checked: list[tuple[str, list[int], bool, float, str]] = []
@@ -325,7 +350,8 @@ def finalize(
         if not good:
             checked.append((text, [], False, 0.0, "no valid citation"))
             continue
-        good = _prune(text, _repoint(text, good, sents, judge, standalone), sents, judge, standalone)
+        good = _repoint(text, _whole_sentences(good, sents), sents, judge, standalone)
+        good = _whole_sentences(_prune(text, good, sents, judge, standalone), sents)  # pruning never halves one
         verdict = judge.judge(text, _evidence(good, sents), standalone)
         checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
     supported = [c for c in checked if c[2]]
@@ -336,8 +362,8 @@ def finalize(
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
         context = " ".join(dict.fromkeys(sents[n - 1].context or sents[n - 1].text for c in supported for n in c[1]))
-        docs = dict.fromkeys(sents[n - 1].doc for c in supported for n in c[1])
-        missing = ungrounded(standalone, context, " ".join((retrieved or {}).get(d, "") for d in docs))
+        missing = ungrounded(standalone, context, earlier_text([sents[n - 1] for c in supported for n in c[1]],
+                                                               retrieved or {}))
         if missing:
             return correction(question, standalone, missing, supported, sents, searched)
         cited = [sents[n - 1].text for c in supported for n in c[1]]
@@ -352,6 +378,19 @@ def finalize(
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
     return _renumber(question, standalone, checked, conflicts, pool, searched)
+
+
+def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[int, str]]]) -> str:
+    """The retrieved passages of the cited documents that begin before the last cited sentence there. A report
+    names a place, a person or an event once and then refers back to it ("the talks", "Hutton"), so a name the
+    question asks about may be written earlier than the sentence that answers. Written only LATER, it belongs to
+    another part of the report (a table row, a footnote about someone else) and does not make the cited sentence
+    about it: "How much did X hold?" is not answered by "In 2025, foreigners held 31%" because a later table
+    lists X."""
+    last: dict[str, int] = {}
+    for s in cited:
+        last[s.doc] = max(last.get(s.doc, 0), s.start)
+    return " ".join(text for doc, upto in last.items() for start, text in retrieved.get(doc, []) if start <= upto)
 
 
 def correction(
@@ -465,7 +504,7 @@ class Answerer:
             yield ("status", f"generation stopped early: {exc}")
         answer = finalize(question, standalone, raw, sents, self.judge, searched,
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
-                          {d: " ".join(p.chunk.text for p in passages if p.chunk.doc == d) for d in docs})
+                          {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs})
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

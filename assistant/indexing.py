@@ -91,7 +91,7 @@ class Batch:
             rows.append((doc, version, chunks, vectors[at : at + len(chunks)]))
             at += len(chunks)
         metas = self.index.add(rows)
-        self.lexical.replace(DocPassages(doc.name, version, [(c.id, c.text) for c in chunks])
+        self.lexical.replace(DocPassages(doc.name, version, [(c.id, c.text) for c in chunks], doc.title)
                              for doc, version, chunks in self.pending)
         self.index.commit(metas)
         for doc, version, _ in self.pending:

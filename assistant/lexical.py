@@ -26,24 +26,25 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assistant.config import Settings
 from assistant.verify import COMMON_SHARE, STOPWORDS, Vocabulary, stem, words
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs(doc TEXT PRIMARY KEY, version TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows(id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rows_doc ON rows(doc);
-CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, name, tokenize='unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS stems(stem TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifest(doc TEXT PRIMARY KEY, entry TEXT NOT NULL);
 """
 
-Fetch = Callable[[str, str], list[tuple[str, str]]]  # (doc, version) -> [(chunk id, text)] from Chroma
+NAME_WEIGHT = 0.5  # a document-name match counts half a passage-text match (`name_terms`)
+Fetch = Callable[[str, str], tuple[str, list[tuple[str, str]]]]  # (doc, version) -> (title, [(chunk id, text)])
 SyncProgress = Callable[[int, int], None]  # (documents done, documents to bring in line)
 
 
@@ -58,12 +59,22 @@ class DocPassages:
     doc: str
     version: str
     passages: list[tuple[str, str]]  # (chunk id, text)
+    title: str = ""
 
 
 def terms(text: str) -> list[str]:
     """The words BM25 sees: content words stemmed exactly as `verify` stems them (so the set of a passage's terms
     is its `content_stems`, and the lexical half matches "negotiations" to "negotiated" the way the checks do)."""
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def name_terms(doc: str, title: str) -> list[str]:
+    """The terms that name a document: its file path without the extension (separators read as spaces) and its
+    title. Users refer to a source by what it is called ("according to GAO-07-283", "on the scanned page"), and
+    those words are often in no passage of it; indexed beside each passage (`NAME_WEIGHT`), they lift that
+    document's passages for such a question while its own text still orders them."""
+    path = PurePosixPath(doc)
+    return terms(re.sub(r"[_\-/\\.]+", " ", str(path.with_suffix("") if path.suffix else path)) + " " + title)
 
 
 def match_query(query: str, max_terms: int = 32) -> str:
@@ -128,10 +139,12 @@ class LexicalIndex:
             df: Counter[str] = Counter()
             for d in docs:
                 db.execute("INSERT INTO docs VALUES(?, ?)", (d.doc, d.version))
+                name = " ".join(name_terms(d.doc, d.title))
                 for cid, text in d.passages:
                     rowid = db.execute("INSERT INTO rows(cid, doc) VALUES(?, ?)", (cid, d.doc)).lastrowid
                     indexed = terms(text)
-                    db.execute("INSERT INTO passages(rowid, text) VALUES(?, ?)", (rowid, " ".join(indexed)))
+                    db.execute("INSERT INTO passages(rowid, text, name) VALUES(?, ?, ?)",
+                               (rowid, " ".join(indexed), name))
                     df.update(set(indexed))
             db.executemany("INSERT INTO stems VALUES(?, ?) ON CONFLICT(stem) DO UPDATE SET df = df + excluded.df",
                            df.items())
@@ -155,14 +168,14 @@ class LexicalIndex:
         db.execute("DELETE FROM stems WHERE df <= 0")
 
     def search(self, query: str, n: int) -> list[str]:
-        """Chunk ids of the n best BM25 matches (FTS5's `rank`), best first."""
+        """Chunk ids of the n best BM25 matches over passage text and document name (`NAME_WEIGHT`), best first."""
         expression = match_query(query)
         if not expression:
             return []
         sql = ("SELECT rows.cid FROM passages JOIN rows ON rows.id = passages.rowid "
-               "WHERE passages MATCH ? ORDER BY rank LIMIT ?")
+               "WHERE passages MATCH ? ORDER BY bm25(passages, 1.0, ?) LIMIT ?")
         with self._lock:
-            return [r[0] for r in self.db.execute(sql, (expression, n))]
+            return [r[0] for r in self.db.execute(sql, (expression, NAME_WEIGHT, n))]
 
     def vocabulary(self, share: float = COMMON_SHARE) -> Vocabulary:
         """The collection's stem frequencies, read from the index: only stems at or above `share` of all passages
@@ -228,7 +241,8 @@ class LexicalIndex:
         if drop:
             self.remove(drop)
         for i in range(0, len(todo), batch):
-            self.replace(DocPassages(d, v, fetch(d, v)) for d, v in todo[i : i + batch])
+            self.replace(DocPassages(d, v, passages, title)
+                         for d, v in todo[i : i + batch] for title, passages in [fetch(d, v)])
             if progress:
                 progress(min(i + batch, len(todo)), len(todo))
         return len(drop) + len(todo)

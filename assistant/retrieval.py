@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma through llama-index) + BM25 (the persisted SQLite FTS5 index), fused by RRF.
+"""Hybrid retrieval: dense (Chroma's nearest neighbours) + BM25 (the persisted SQLite FTS5 index), fused by RRF.
 
 llama-index's QueryFusionRetriever resolves an LLM at construction even when it never
 calls one, so the reciprocal-rank fusion (a few lines) is done here instead.

@@ -205,11 +205,12 @@ class Index:
         res = self.docs.get(ids=[STAMP_ID], include=["metadatas"])
         return str(res["metadatas"][0]["stamp"]) if res["metadatas"] else None
 
-    def passages_of(self, doc: str, version: str) -> list[tuple[str, str]]:
-        """(chunk id, text) of one document version, for the lexical index to mirror."""
+    def passages_of(self, doc: str, version: str) -> tuple[str, list[tuple[str, str]]]:
+        """(title, [(chunk id, text)]) of one document version, for the lexical index to mirror."""
         res = self.col.get(where={"doc_sha": version}, include=["documents", "metadatas"])
-        return [(cid, text or "") for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"],
-                                                                strict=True) if meta["doc"] == doc]
+        mine = [(cid, text or "", meta) for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"],
+                                                                    strict=True) if meta["doc"] == doc]
+        return (str(mine[0][2].get("title") or "") if mine else ""), [(cid, text) for cid, text, _ in mine]
 
     def orphans(self, manifest: dict[str, dict[str, Any]]) -> list[str]:
         """Ids of chunks that belong to no committed version (left by an interrupted or superseded ingest)."""

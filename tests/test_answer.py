@@ -11,6 +11,7 @@ from conftest import SEEDS, make_settings
 
 from assistant.answer import (
     SENTENCE_CHARS,
+    Answer,
     Answerer,
     PromptSentence,
     TextStreamer,
@@ -246,3 +247,44 @@ def test_a_false_premise_gets_a_cited_correction_not_the_lure() -> None:
     assert "bf-correction" in page and "do not mention “EU”" in page and 'class="bf-ref"' in page
     # The same draft for the question as asked is an answer:
     assert not _final(raw).refused
+
+
+def test_a_name_written_only_later_in_the_report_does_not_ground_an_earlier_answer() -> None:
+    """A report names a subject once and refers back to it, so a question's name may be written BEFORE the sentence
+    that answers; written only AFTER it (a later table row), it does not make that sentence about the name."""
+    report = ("Holdings rose in 2025. In December 2025, foreigners held 31% of the debt. "
+              "Table 2 lists Belgium at $477.3 billion.")
+    summary = _sent(1, "r.txt", report, "In December 2025, foreigners held 31% of the debt.")
+    table = (report.index("Table 2"), "Table 2 lists Belgium at $477.3 billion.")
+    raw = json.dumps({"sentences": [{"text": "Belgium held 31% of the debt in December 2025.", "cites": [1]}]})
+    question = "How much debt did Belgium hold in December 2025?"
+
+    def final(retrieved: dict[str, list[tuple[int, str]]]) -> Answer:
+        return finalize(question, question, raw, [summary], SupportJudge(), "s", None, frozenset(), retrieved)
+
+    answer = final({"r.txt": [(0, report[: table[0]]), table]})
+    assert answer.refused and answer.ungrounded == ["Belgium"]
+    lead = "Belgium's holdings are described below. "  # the same name written first: a reference back
+    earlier = final({"r.txt": [(-len(lead), lead + report[: table[0]]), table]})
+    assert not earlier.refused and earlier.ungrounded == []
+
+
+def test_a_sentence_cut_by_a_page_break_is_cited_whole() -> None:
+    """A running header between pages splits one sentence into two shown spans; the model cites the half with the
+    fact's tail. Both halves are cited and the claim is checked against the whole sentence, not refused."""
+    page = ("The accord requires that the stockpile must not exceed 300 kilograms of\n\nAccord Review\n"
+            "https://example.org/review\nuranium hexafluoride enriched to 3.67%. Inspections began in May.")
+    head = _sent(1, "r.pdf", page, "The accord requires that the stockpile must not exceed 300 kilograms of")
+    tail = _sent(2, "r.pdf", page, "uranium hexafluoride enriched to 3.67%.")
+    other = _sent(3, "r.pdf", page, "Inspections began in May.")
+    shown = [PromptSentence(s.n, s.doc, s.start, s.end, s.text, s.meta, page) for s in (head, tail, other)]
+    raw = json.dumps({"sentences": [{"text": "The stockpile must not exceed 300 kilograms of uranium hexafluoride.",
+                                     "cites": [2]}]})
+    question = "What is the maximum size of the stockpile under the accord?"
+    answer = finalize(question, question, raw, shown, SupportJudge(), "s")
+    assert not answer.refused, answer.refusal_reason
+    assert [c.quote for c in answer.citations] == [head.text, tail.text]
+    # A finished sentence is not joined to the next one: "began in May." stands alone.
+    alone = json.dumps({"sentences": [{"text": "Inspections began in May.", "cites": [3]}]})
+    assert [c.quote for c in finalize("When did inspections begin?", "When did inspections begin?", alone, shown,
+                                      SupportJudge(), "s").citations] == [other.text]

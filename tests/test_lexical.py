@@ -51,13 +51,26 @@ def test_a_new_version_replaces_passages_and_frequencies(tmp_path: Path) -> None
     assert lex.versions() == {"a.txt": "v2"} and "grain" not in lex.vocabulary(share=0.0).df
 
 
+def test_a_question_naming_a_document_finds_its_passages(tmp_path: Path) -> None:
+    """Users name a source by its file name or title ("according to GAO-07-283", "the scanned page"); the words
+    are in no passage, so the passages of the named document must still come first (the name column)."""
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    same = "Production peaked around the start of the decade."
+    lex.replace([DocPassages("reports/gao_07_283_oil.pdf", "v1", [("g1", same), ("g2", "Imports rose.")]),
+                 DocPassages("other_review.pdf", "v1", [("o1", same)], title="Crude Oil Outlook")])
+    assert lex.search("When did production peak, according to GAO-07-283?", 5)[0] == "g1"
+    assert lex.search("When did production peak, says the crude oil outlook?", 5)[0] == "o1"  # by title
+    assert lex.search("gao 07 283", 5)[:2] in (["g1", "g2"], ["g2", "g1"])  # the name alone: all its passages
+    assert lex.search("imports", 5) == ["g2"]  # the passage text still decides within and across documents
+
+
 def test_sync_mirrors_chroma_and_rebuilds_when_counts_disagree(tmp_path: Path) -> None:
     chroma = {("a.txt", "v1"): TALKS, ("b.txt", "v2"): [("b1", "Grain was shipped.")]}
     fetched: list[str] = []
 
-    def fetch(doc: str, version: str) -> list[tuple[str, str]]:
+    def fetch(doc: str, version: str) -> tuple[str, list[tuple[str, str]]]:
         fetched.append(doc)
-        return chroma[(doc, version)]
+        return "", chroma[(doc, version)]
 
     lex = LexicalIndex(tmp_path / "lex.sqlite3")
     lex.replace([DocPassages("gone.txt", "v0", [("g1", "Old text.")]), DocPassages("b.txt", "v1", [])])

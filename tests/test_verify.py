@@ -110,6 +110,27 @@ def test_name_and_place_questions_need_their_focus_word_not_the_question_wording
                          "They met in Pyongyang.", [met]) == (True, "ok")
 
 
+def test_an_open_question_about_a_subject_needs_a_cited_sentence_about_it() -> None:
+    """"What did X say about Y?" answered with what X said about Z is a true sentence that answers another question."""
+    said = "The signed text said the ceasefire was subject to the opening of the strait."
+    question = "What did the signed text of the ceasefire say about sanctions relief?"
+    assert not answerability(question, "It said the strait must open.", [said])[0]
+    assert answerability(question, "It promised relief.", [said, "It promised relief from sanctions."]) == (True, "ok")
+    assert answerability("What did the minister say about it?", "He spoke.", ["He spoke."]) == (True, "ok")
+
+
+def test_measurement_questions_need_a_quantity_about_their_topic() -> None:
+    """"How fast/deep/tall" asks for a measurement: a number the passage gives about something else is no answer."""
+    impacts = "Tardigrades can survive impacts up to about 900 meters per second."
+    assert question_kind("How fast can a tardigrade walk, in millimetres per second?") == "quantity"
+    assert not answerability("How fast can a tardigrade walk, in millimetres per second?",
+                             "Tardigrades can walk up to about 900 meters per second.", [impacts])[0]
+    assert answerability("How fast can a tardigrade survive impacts?", "Up to about 900 meters per second.",
+                         [impacts]) == (True, "ok")
+    assert answerability("How deep is the lake?", "It is 1,642 metres deep.",
+                         ["The lake is 1,642 metres deep at its deepest point."]) == (True, "ok")
+
+
 def test_quantities_spelled_in_words_count() -> None:
     ev = "One eighth of the whole population were colored slaves."
     assert answerability("What fraction of the population were slaves?", "One eighth.", [ev])[0]
