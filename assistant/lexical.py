@@ -73,8 +73,7 @@ def name_terms(doc: str, title: str) -> list[str]:
     title. Users refer to a source by what it is called ("according to GAO-07-283", "on the scanned page"), and
     those words are often in no passage of it; indexed beside each passage (`NAME_WEIGHT`), they lift that
     document's passages for such a question while its own text still orders them."""
-    path = PurePosixPath(doc)
-    return terms(re.sub(r"[_\-/\\.]+", " ", str(path.with_suffix("") if path.suffix else path)) + " " + title)
+    return terms(re.sub(r"[_\-/\\.]+", " ", str(PurePosixPath(doc).with_suffix(""))) + " " + title)
 
 
 def match_query(query: str, max_terms: int = 32) -> str:
