@@ -22,11 +22,13 @@ from assistant.llm import Backend, Message, Stats, get_backend
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
 from assistant.verify import (
+    MONTHS,
     SupportJudge,
     acronym_words,
     answerability,
     content_stems,
     differences,
+    question_kind,
     shared_subject,
     spelling_variants,
     stem,
@@ -302,6 +304,32 @@ def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: Supp
     return kept
 
 
+MONTH_YEAR = re.compile(rf"\b(?:(in)\s+)?({'|'.join(MONTHS)})\s+((?:1[89]|20)\d\d)\b", re.IGNORECASE)
+
+
+def _sharpen_date(text: str, cites: list[int], sents: list[PromptSentence], question: str) -> tuple[str, list[int]]:
+    """Give the day when a date question is answered with only a month and year ("expired in February 2026") and a
+    shown sentence about the question's subject states a day of that very month ("the treaty's February 5, 2026,
+    expiration date"): summaries round dates that the body states in full, and "on what date" asks for the full
+    one. The day is copied verbatim from that sentence, which is cited too, so the sharpened claim is still judged
+    against what it cites. Left as it is when the best-matching sentences name different days of the month (which
+    day is the event's is not for a word rule to decide)."""
+    found = MONTH_YEAR.search(text)
+    if question_kind(question) != "date" or found is None or re.search(r"\b\d{1,2}\s*$", text[: found.start()]):
+        return text, cites  # not a date question, no month-and-year date, or the day is already given ("5 May 2020")
+    month, year = found.group(2), found.group(3)
+    full = re.compile(rf"\b{month}\s+\d{{1,2}},?\s+{year}\b|\b\d{{1,2}}\s+{month},?\s+{year}\b", re.IGNORECASE)
+    subject = content_stems(question)
+    days = [(len(subject & content_stems(s.text)), m.group(0), s.n) for s in sents for m in full.finditer(s.text)]
+    best = max((overlap for overlap, _, _ in days), default=0)
+    if best * 2 < len(subject) or len({d.replace(",", "") for o, d, _ in days if o == best}) != 1:
+        return text, cites
+    date, n = next((d, n) for o, d, n in days if o == best)
+    preposition = {"in": "on ", "In": "On "}.get(found.group(1) or "", "")  # "in May 2020" -> "on May 5, 2020"
+    sharpened = text[: found.start()] + preposition + date + text[found.end():]
+    return sharpened, list(dict.fromkeys([*cites, n]))
+
+
 ConflictFound = tuple[int, int, str, list[str], list[str]]  # passage a, passage b, summary, a's words, b's words
 
 
@@ -352,6 +380,7 @@ def finalize(
             continue
         good = _repoint(text, _whole_sentences(good, sents), sents, judge, standalone)
         good = _whole_sentences(_prune(text, good, sents, judge, standalone), sents)  # pruning never halves one
+        text, good = _sharpen_date(text, good, sents, standalone)
         verdict = judge.judge(text, _evidence(good, sents), standalone)
         checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
     supported = [c for c in checked if c[2]]

@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS manifest(doc TEXT PRIMARY KEY, entry TEXT NOT NULL);
 """
 
 NAME_WEIGHT = 0.5  # a document-name match counts half a passage-text match (`name_terms`)
-Fetch = Callable[[str, str], tuple[str, list[tuple[str, str]]]]  # (doc, version) -> (title, [(chunk id, text)])
 SyncProgress = Callable[[int, int], None]  # (documents done, documents to bring in line)
 
 
@@ -60,6 +59,9 @@ class DocPassages:
     version: str
     passages: list[tuple[str, str]]  # (chunk id, text)
     title: str = ""
+
+
+Fetch = Callable[[list[tuple[str, str]]], list[DocPassages]]  # [(doc, version)] -> those versions' passages
 
 
 def terms(text: str) -> list[str]:
@@ -236,12 +238,13 @@ class LexicalIndex:
 
     def _mirror(self, committed: dict[str, str], fetch: Fetch, progress: SyncProgress | None,
                 batch: int = 64) -> int:
+        """Drop what Chroma no longer has and fetch what changed, `batch` documents per Chroma read and per
+        transaction: one read per document costs ~150 ms at 25,000 documents, one read of 64 about 4 ms each."""
         drop, todo = self.stale(committed)
         if drop:
             self.remove(drop)
         for i in range(0, len(todo), batch):
-            self.replace(DocPassages(d, v, passages, title)
-                         for d, v in todo[i : i + batch] for title, passages in [fetch(d, v)])
+            self.replace(fetch(todo[i : i + batch]))
             if progress:
                 progress(min(i + batch, len(todo)), len(todo))
         return len(drop) + len(todo)

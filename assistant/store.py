@@ -25,6 +25,7 @@ from typing import Any
 from assistant.chunking import Chunk
 from assistant.config import Settings
 from assistant.ingest import Document
+from assistant.lexical import DocPassages
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -205,12 +206,20 @@ class Index:
         res = self.docs.get(ids=[STAMP_ID], include=["metadatas"])
         return str(res["metadatas"][0]["stamp"]) if res["metadatas"] else None
 
-    def passages_of(self, doc: str, version: str) -> tuple[str, list[tuple[str, str]]]:
-        """(title, [(chunk id, text)]) of one document version, for the lexical index to mirror."""
-        res = self.col.get(where={"doc_sha": version}, include=["documents", "metadatas"])
-        mine = [(cid, text or "", meta) for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"],
-                                                                    strict=True) if meta["doc"] == doc]
-        return (str(mine[0][2].get("title") or "") if mine else ""), [(cid, text) for cid, text, _ in mine]
+    def passages_of(self, wanted: list[tuple[str, str]]) -> list[DocPassages]:
+        """The passages of these (document, version) pairs, in one Chroma read, for the lexical index to mirror.
+        A version asked for but holding no chunks comes back empty, so the mirror still records it."""
+        res = self.col.get(where={"doc_sha": {"$in": sorted({v for _, v in wanted})}},
+                           include=["documents", "metadatas"])
+        passages: dict[tuple[str, str], list[tuple[str, str]]] = {key: [] for key in wanted}
+        titles: dict[tuple[str, str], str] = {}
+        for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
+            key = (str(meta["doc"]), str(meta["doc_sha"]))
+            if key in passages:
+                passages[key].append((cid, text or ""))
+                titles.setdefault(key, str(meta.get("title") or ""))
+        return [DocPassages(doc, version, found, titles.get((doc, version), ""))
+                for (doc, version), found in passages.items()]
 
     def orphans(self, manifest: dict[str, dict[str, Any]]) -> list[str]:
         """Ids of chunks that belong to no committed version (left by an interrupted or superseded ingest)."""

@@ -288,3 +288,28 @@ def test_a_sentence_cut_by_a_page_break_is_cited_whole() -> None:
     alone = json.dumps({"sentences": [{"text": "Inspections began in May.", "cites": [3]}]})
     assert [c.quote for c in finalize("When did inspections begin?", "When did inspections begin?", alone, shown,
                                       SupportJudge(), "s").citations] == [other.text]
+
+
+def test_a_date_question_answered_with_a_month_gets_the_day_a_sentence_about_it_states() -> None:
+    """Summaries round dates ("expired in March 2031"); the body states the day. Asked "on what date", the answer
+    gives the day copied from the sentence that states it, and cites that sentence too; it is left alone when the
+    question is not about a date, or when the sentences about it name different days of that month."""
+    text = ("The water compact expired in March 2031. Members met in Oslo. The compact's March 14, 2031, expiry "
+            "date passed without a vote. On March 20, 2031, members tabled a new draft.")
+    summary = _sent(1, "c.txt", text, "The water compact expired in March 2031.")
+    body = _sent(2, "c.txt", text, "The compact's March 14, 2031, expiry date passed without a vote.")
+    later = _sent(3, "c.txt", text, "On March 20, 2031, members tabled a new draft.")
+    raw = json.dumps({"sentences": [{"text": "The water compact expired in March 2031.", "cites": [1]}]})
+    question = "On what date did the water compact expire?"
+    answer = finalize(question, question, raw, [summary, body, later], SupportJudge(), "s")
+    assert not answer.refused, answer.refusal_reason
+    assert answer.answer.startswith("The water compact expired on March 14, 2031.")
+    assert [c.quote for c in answer.citations] == [summary.text, body.text]
+    unasked = finalize("Did the water compact expire?", "Did the water compact expire?", raw, [summary, body, later],
+                       SupportJudge(), "s")
+    assert unasked.answer.startswith("The water compact expired in March 2031.")
+    rival_text = text.replace("On March 20, 2031, members tabled a new draft.",
+                              "The compact's March 20, 2031, expiry date was also named.")
+    rival = _sent(3, "c.txt", rival_text, "The compact's March 20, 2031, expiry date was also named.")
+    torn = finalize(question, question, raw, [summary, body, rival], SupportJudge(), "s")
+    assert torn.answer.startswith("The water compact expired in March 2031.")

@@ -68,9 +68,9 @@ def test_sync_mirrors_chroma_and_rebuilds_when_counts_disagree(tmp_path: Path) -
     chroma = {("a.txt", "v1"): TALKS, ("b.txt", "v2"): [("b1", "Grain was shipped.")]}
     fetched: list[str] = []
 
-    def fetch(doc: str, version: str) -> tuple[str, list[tuple[str, str]]]:
-        fetched.append(doc)
-        return "", chroma[(doc, version)]
+    def fetch(wanted: list[tuple[str, str]]) -> list[DocPassages]:
+        fetched.extend(doc for doc, _ in wanted)
+        return [DocPassages(doc, version, chroma[(doc, version)]) for doc, version in wanted]
 
     lex = LexicalIndex(tmp_path / "lex.sqlite3")
     lex.replace([DocPassages("gone.txt", "v0", [("g1", "Old text.")]), DocPassages("b.txt", "v1", [])])
@@ -98,16 +98,25 @@ def test_an_unreadable_file_is_moved_aside_and_said(tmp_path: Path) -> None:
     assert path.with_name(path.name + ".unreadable").exists()
 
 
+def _rows(path: Path) -> set[tuple[str, ...]]:
+    """Every passage row of a lexical index file: chunk id, document, version, indexed text and name."""
+    with sqlite3.connect(path) as db:
+        return set(db.execute("SELECT rows.cid, rows.doc, docs.version, passages.text, passages.name FROM rows "
+                              "JOIN docs ON docs.doc = rows.doc JOIN passages ON passages.rowid = rows.id"))
+
+
 def test_the_retriever_rebuilds_a_deleted_or_damaged_lexical_index_from_chroma(cfg: Settings) -> None:
     ingest([SEEDS], cfg)
     expected = Retriever(cfg).lexical.count()
     assert expected > 0
     path = lexical_path(cfg)
+    written = _rows(path)
     path.unlink()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     rebuilt = Retriever(cfg)
     assert rebuilt.lexical.count() == expected
+    assert _rows(path) == written  # the same passages, documents, versions and names as the ingest wrote
     assert rebuilt.lexical.search("Kozhemyako agriculture tourism", 3)
     rebuilt.lexical.close()
     path.write_bytes(b"garbage" * 1000)
