@@ -80,9 +80,10 @@ def numbers(text: str) -> set[str]:
 
 
 def names(text: str) -> set[str]:
-    """Capitalised words not at a sentence start (proper names), folded."""
+    """Capitalised words not at a sentence start (proper names), folded. Letters with diacritics belong to the word
+    ("Zakarīya", "Émile"): cut at one, a name would be compared by a fragment that no folded text contains."""
     out = set()
-    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z’'-]{2,})", text.strip()):
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ](?:[^\W\d_]|[’'-]){2,})", text.strip()):
         w = fold(m.group(1)).removesuffix("'s")
         if w not in STOPWORDS and w not in MONTHS and w not in MONTH_ABBREVIATIONS:
             out.add(w)
@@ -239,10 +240,13 @@ def closest_sentences(stems: set[str], evidence: str) -> str:
 
 
 # A measurement ("how fast", "how deep") asks for a quantity as much as "how many" does: a sentence that gives a
-# number about something else ("survive impacts at 900 m/s" for "how fast does it walk") does not answer it.
+# number about something else ("survive impacts at 900 m/s" for "how fast does it walk") does not answer it. A
+# quantity noun asks for a quantity only as what the question asks ("what was the population of", "what percentage
+# of"), not inside a clause about something else ("what property ... shows there is an infinite number of primes").
 QUANTITY = re.compile(
     r"\bhow (many|much|old|long|large|big|far|fast|tall|high|deep|heavy|wide|hot|cold)\b"
-    r"|\b(population|age|value|cost|price|number of|amount|fraction|proportion|percentage)\b"
+    r"|^\s*(?:what|which)(?:'s|\s+(?:is|was|are|were|will|would|has|had)(?:\s+be(?:en)?)?)?\s+(?:the\s+|an?\s+)?"
+    r"(?:[\w-]+\s+){0,2}?(population|age|value|cost|price|number|amount|fraction|proportion|percentage)s?\b"
 )
 PERSON = re.compile(r"^\s*(who|whom|whose|which)\b|\bnames? of\b|\bwhat is the name\b")
 PLACE = re.compile(r"^\s*where\b|\bin which (city|country|place)\b")
@@ -259,11 +263,17 @@ CLASS_NOUNS = ("city", "country", "place", "town", "person", "people", "name", "
 RELATIVE_TIME = ("last year", "this year", "earlier", "recently", "previously", "in recent months")
 
 
+# Times that are not calendar dates: "65.5 million years ago", "the 14th century", "the 1960s", "44 BC".
+ERA = re.compile(r"\b\d[\d.,]*\s+(?:(?:thousand|million|billion)\s+)?years\s+ago\b|\bcentur(?:y|ies)\b"
+                 r"|\b\d{3,4}'?s\b|\b\d+\s*(?:bc|bce|ad|ce)\b|\b(?:ad|ce)\s+\d+\b")
+
+
 def _has_date(text: str) -> bool:
+    """A date or another answer to "when": a year, a month, a relative time, a year dated by its wording (`DATED_YEAR`,
+    which holds years before 1800 too) or an era (`ERA`)."""
     low = fold(text)
-    return bool(re.search(r"\b(1[89]|20)\d\d\b", low)) or any(m in low for m in MONTHS) or any(
-        t in low for t in RELATIVE_TIME
-    )
+    return bool(re.search(r"\b(1[89]|20)\d\d\b", low) or DATED_YEAR.search(low) or ERA.search(low)) or any(
+        m in low for m in MONTHS) or any(t in low for t in RELATIVE_TIME)
 
 
 NUMBER_WORDS = frozenset(
@@ -332,6 +342,36 @@ def _about(question: str, evidence: list[str], common: frozenset[str]) -> tuple[
     return False, f"no cited sentence is about {', '.join(sorted(subject))}"
 
 
+# A year as a date, not a count: after a month or a temporal preposition ("in 1998", "October 2010", "the plague of
+# 1576-77"), or as the start of a range; "1500 soldiers" is a number.
+DATED_YEAR = re.compile(r"\b(?:in|since|by|from|of|until|till|to|during|before|after|between|and|circa|around|"
+                        r"early|mid|late|" + "|".join(MONTHS) + r")\s+(1[0-9]{3}|20[0-9]{2})(?:\s*[–-]\s*(\d{2,4}))?\b"
+                        r"|\b(1[0-9]{3}|20[0-9]{2})\s*[–-]\s*(\d{2,4})\b", re.IGNORECASE)
+
+
+def dated_years(text: str) -> list[tuple[int, int]]:
+    """The years a text dates something to, as (first, last): "1576–77" is (1576, 1577), "in 1998" (1998, 1998)."""
+    spans = []
+    for m in DATED_YEAR.finditer(text):
+        first, tail = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        last = int(first[: 4 - len(tail)] + tail) if tail else int(first)
+        spans.append((int(first), max(int(first), last)))
+    return spans
+
+
+def _same_time(question: str, answer: str) -> tuple[bool, str]:
+    """A question that dates what it asks about ("published in 1998", "the population in 1665") is not answered by
+    sentences whose every date is another year: they report another event or another time, however well they are
+    cited ("published in October 2010"). A range holds the years inside it; an answer that gives no year is left
+    to the other checks."""
+    asked = {year for first, last in dated_years(question) for year in range(first, last + 1)}
+    told = dated_years(answer)
+    if not asked or not told or any(first <= year <= last for year in asked for first, last in told):
+        return True, "ok"
+    said = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in dict.fromkeys(told))
+    return False, f"the question asks about {', '.join(map(str, sorted(asked)))}; the cited passages date it {said}"
+
+
 def answerability(question: str, answer: str, evidence: list[str], common: frozenset[str] = frozenset()) -> tuple[
         bool, str]:
     """For questions that ask for a quantity, name, place or date: does one cited sentence hold
@@ -343,6 +383,9 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
     passages (`Vocabulary.common`): they cannot tell one passage from another, so they neither
     count as the question's topic nor as a new name.
     """
+    timely = _same_time(question, answer)
+    if not timely[0]:
+        return timely
     kind = question_kind(question)
     if kind is None:
         return _about(question, evidence, common)
@@ -483,7 +526,46 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
                 or fold(term).replace(".", "") in spelled
         if not ok:
             missing.append(term)
-    return missing
+    return missing + [w for w in near_misses(question, context, document) if w not in missing]
+
+
+ANCHOR = 3  # words shared beside a replaced one: "Chicago school of" psychology/sociology
+
+
+def near_misses(question: str, context: str, document: str = "") -> list[str]:
+    """Question words that the cited passages replace inside the same phrase: "the Chicago school of psychology"
+    where they say "the Chicago school of sociology", "the middle school education movement" where they say "the
+    mass high school education movement". The question presupposes something the sources never name, and they
+    name its neighbour; an answer drawn from that sentence answers a question nobody asked. Counted only when the
+    replaced word is a content word that neither the cited passages nor the earlier text of their documents ever
+    use (in any form), and it sits beside a run of `ANCHOR` words (two of them content words) that the passages
+    have too, with a different content word in its place. The phrase must be a noun's: the word modifies a run that
+    starts with a content word ("middle [school education movement]") or completes one that ends in "of"; a verb
+    beside a shared run ("hold [a summit with]", "[workers] going [to]") is a paraphrase more often than a premise."""
+    asked = [_norm(t) for t in _tokens(ATTRIBUTION.sub("", question))]
+    told = [_norm(t) for t in _tokens(context)]
+    have = {stem(w) for w in words(f"{context} {document}")}
+    runs: dict[tuple[str, ...], list[int]] = {}
+    for j in range(len(told) - ANCHOR + 1):
+        runs.setdefault(tuple(told[j : j + ANCHOR]), []).append(j)
+
+    def content(w: str) -> bool:
+        return w.isalpha() and w not in STOPWORDS and w not in QUESTION_FRAME
+
+    found = []
+    for i, w in enumerate(asked):
+        if not content(w) or stem(w) in have:
+            continue
+        for run, at in ((asked[i + 1 : i + 1 + ANCHOR], -1), (asked[max(0, i - ANCHOR) : i], ANCHOR)):
+            if len(run) < ANCHOR or sum(map(content, run)) < 2:
+                continue
+            if not (content(run[0]) if at < 0 else run[-1] == "of"):  # "middle [school ...]", "[... school of] X"
+                continue
+            for j in runs.get(tuple(run), []):
+                k = j + at
+                if 0 <= k < len(told) and content(told[k]) and stem(told[k]) != stem(w) and not same_name(told[k], w):
+                    found.append(w)
+    return list(dict.fromkeys(found))
 
 
 TOKEN = re.compile(r"[\w’'.-]+")

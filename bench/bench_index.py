@@ -13,6 +13,8 @@ real evaluation questions, whose words are far rarer.
 2. embed only: the same chunker and ONNX embedder, same batch size and length-sorted order, no stores: the
    physical limit of ingest here (on a sample of up to 5,000 of the corpus's chunks)
 3. unchanged re-ingest (wall, `embedded`, which must be 0)
+   and `briefing ingest --repair` (`repair_s`): the lexical index rebuilt from Chroma, as after an upgrade or a
+   damaged file, plus the sweep for chunks of interrupted ingests
 4. cold search: a fresh `briefing search` process until its results print (wall, peak RSS): the median of 3
    processes (`cold_search_s`) and the first one, right after ingest (`cold_search_first_s`)
 5. warm search: one process holding a Retriever, 100 varied queries, p50/p95; `app_rss_mb` is that process's peak
@@ -288,6 +290,7 @@ def main() -> None:
         res["ingest_vs_embed_only"] = round(res["ingest_chunks_per_s"] / only["chunks_per_s"], 3)
         again = ingest(corpus, idx)
         res.update(reingest_unchanged_s=again["wall_s"], embedded_on_reingest=again["summary"]["embedded"])
+        res["repair_s"] = round(run_cli(["ingest", "--repair", "--json"], idx)[0], 2)
         cold_runs = [run_cli(["search", q, "--json"], idx) for q in queries[:3]]
         res.update(cold_search_s=round(statistics.median(r[0] for r in cold_runs), 2),
                    cold_search_first_s=round(cold_runs[0][0], 2),
