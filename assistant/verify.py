@@ -549,8 +549,8 @@ def near_misses(question: str, context: str, document: str = "") -> list[str]:
     for j in range(len(told) - ANCHOR + 1):
         runs.setdefault(tuple(told[j : j + ANCHOR]), []).append(j)
 
-    def content(w: str) -> bool:
-        return w.isalpha() and w not in STOPWORDS and w not in QUESTION_FRAME
+    def content(w: str) -> bool:  # short words are mostly particles the stopwords leave in ("made up of", "off")
+        return w.isalpha() and len(w) > 3 and w not in STOPWORDS and w not in QUESTION_FRAME
 
     found = []
     for i, w in enumerate(asked):

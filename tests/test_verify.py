@@ -276,6 +276,8 @@ def test_a_question_word_the_source_replaces_inside_the_same_phrase_is_a_false_p
     opened = "The mayor opened a school for deaf children in the harbour district."
     assert ungrounded("When did the mayor found a school for deaf children?", opened) == []  # a verb: paraphrase
     assert ungrounded("What grew out of the Bergen school of geology?", source + " Its geology department...") == []
+    assert ungrounded("The islands are made up almost entirely of what?",
+                      "The islands consist almost entirely of basalt.") == []  # a particle, not a premise
 
 
 def test_a_quantity_noun_asks_for_a_quantity_only_as_what_the_question_asks() -> None:
