@@ -18,6 +18,7 @@ import json
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,18 +160,15 @@ class Index:
     def manifest(self) -> dict[str, dict[str, Any]]:
         """Per document, its committed version's metadata (`doc_sha`, `n_chunks`, source, kind, title, url). An
         index written before the manifest existed gets one from its complete chunk sets, once."""
-        res = self.docs.get(include=["metadatas"])
-        found = {str(m["doc"]): dict(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=True)
-                 if i != STAMP_ID}
+        found = {str(m["doc"]): dict(m) for i, m in all_metadatas(self.docs) if i != STAMP_ID}
         if not found and self._legacy and self.count():
             found = self._derive_manifest()
         return found
 
     def _derive_manifest(self) -> dict[str, dict[str, Any]]:
-        res = self.col.get(include=["metadatas"])
         metas: dict[tuple[str, str], dict[str, Any]] = {}
         present: Counter[tuple[str, str]] = Counter()
-        for meta in res["metadatas"] or []:
+        for _, meta in all_metadatas(self.col):
             key = (str(meta["doc"]), str(meta["doc_sha"]))
             present[key] += 1
             metas.setdefault(key, dict(meta))
@@ -223,8 +221,7 @@ class Index:
 
     def orphans(self, manifest: dict[str, dict[str, Any]]) -> list[str]:
         """Ids of chunks that belong to no committed version (left by an interrupted or superseded ingest)."""
-        res = self.col.get(include=["metadatas"])
-        return [cid for cid, meta in zip(res["ids"], res["metadatas"] or [], strict=True)
+        return [cid for cid, meta in all_metadatas(self.col)
                 if manifest.get(str(meta["doc"]), {}).get("doc_sha") != meta["doc_sha"]]
 
     def delete_chunks(self, ids: list[str]) -> None:
@@ -338,6 +335,21 @@ def page_at(meta: dict[str, Any], offset: int) -> tuple[int | None, str | None, 
         if start <= offset:
             found = (int(number), label, bool(ocr))
     return found
+
+
+PAGE = 10_000  # rows per read of a whole collection
+
+
+def all_metadatas(col: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, metadata) of every record, read a page at a time: Chroma 1.5 fails one read of more than about 32,000
+    records ("too many SQL variables", measured at 122,300 chunks), and a page bounds memory too."""
+    offset = 0
+    while True:
+        res = col.get(limit=PAGE, offset=offset, include=["metadatas"])
+        yield from ((cid, dict(meta)) for cid, meta in zip(res["ids"], res["metadatas"] or [], strict=True))
+        if len(res["ids"]) < PAGE:
+            return
+        offset += PAGE
 
 
 def _new_stamp() -> dict[str, Any]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS, make_settings
 
+from assistant import store
 from assistant.config import Settings
+from assistant.embeddings import get_embedder
 from assistant.indexing import ingest, ingest_lock, repair
 from assistant.ingest import IngestError
 from assistant.lexical import DocPassages, LexicalIndex, lexical_path, match_query, open_lexical
@@ -193,3 +195,21 @@ def test_the_cached_manifest_answers_only_for_its_own_stamp_and_a_reset_forgets_
     assert lexical.cached_manifest("s2") is None
     lexical.reset()
     assert lexical.cached_manifest("s1") is None
+
+
+def test_whole_collection_reads_go_page_by_page_and_miss_nothing(cfg: Settings, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """Chroma fails one read of more than ~32,000 records, so the manifest, the orphan sweep of `--repair` and the
+    legacy manifest read whole collections a page at a time; every record must still be seen exactly once."""
+    ingest([SEEDS], cfg)
+    whole = Index(cfg, get_embedder(cfg).model_name, create=False)
+    manifest, chunks = whole.manifest(), whole.count()
+    some = whole.col.get(limit=1, include=["embeddings", "metadatas", "documents"])
+    orphan = {**some["metadatas"][0], "doc_sha": "superseded"}  # a chunk of a version that was never committed
+    whole.col.add(ids=["orphan-1"], embeddings=[some["embeddings"][0]], metadatas=[orphan],
+                  documents=[some["documents"][0]])
+    monkeypatch.setattr(store, "PAGE", 4)
+    assert whole.manifest() == manifest
+    assert whole.orphans(manifest) == ["orphan-1"]
+    assert repair(cfg) == {"documents": len(manifest), "passages": chunks, "orphan_chunks_removed": 1}
+    assert whole.count() == chunks
