@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
-from assistant.embeddings import get_embedder
+from assistant.embeddings import embedder_in_background, embedder_name
 from assistant.lexical import SyncProgress, committed_versions, every_few_seconds, open_lexical
 from assistant.store import Index, StoredChunk, StoreError, page_at
 
@@ -73,8 +73,8 @@ class Retriever:
         from assistant.llm import notice
 
         self.settings = settings
-        self.embedder = get_embedder(settings)
-        self.index = index or Index(settings, self.embedder.model_name, create=False)
+        loading = embedder_in_background(settings)
+        self.index = index or Index(settings, embedder_name(settings), create=False)
         self._notice = notice
         self.lexical = open_lexical(settings, notice)
         self._n = max(10, 3 * self.settings.k)
@@ -83,6 +83,7 @@ class Retriever:
         self._loaded = False
         self._stamp: str | None = None
         self.refresh(progress)
+        self.embedder = loading.result()
 
     def refresh(self, progress: SyncProgress | None = None) -> None:
         """Re-read the manifest and bring the lexical index in line with it (a no-op when nothing changed). When
