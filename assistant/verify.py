@@ -428,7 +428,7 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
         covered = len(topic & have) / len(topic) if topic else 1.0
         focused = len(focus & have) / len(focus) >= 0.5 if focus else True
         on_topic = covered >= 0.5 or (covered > 0 and anchored(sentence))
-        if (kind in ("name", "place") or on_topic) and focused:
+        if (on_topic if kind not in ("name", "place") else covered > 0 or anchored(sentence)) and focused:
             return True, "ok"
     missing = sorted((topic | focus) - set().union(*(content_stems(s) for s in typed)))
     return False, f"no cited {kind} is about {', '.join(missing) or 'the question'}"

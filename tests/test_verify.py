@@ -307,3 +307,14 @@ def test_a_name_with_diacritics_is_one_word() -> None:
     assert {"zakariya", "razi", "rhazes"} <= names("The physician Muhammad ibn Zakarīya Rāzi (Rhazes) wrote.")
     assert SupportJudge().judge("Muhammad ibn Zakarīya Rāzi promoted the medical uses of chemical compounds.",
                                 source).supported
+
+
+def test_a_name_or_place_answer_comes_from_a_sentence_about_the_question() -> None:
+    """"Who rejected the harbour plan?" is not answered by a sentence that names someone for something else: any
+    name satisfies the question's type, so the sentence must share a topic word with it or name its own names."""
+    founded = "Anna Berg founded the shipping company in 1901."
+    assert not answerability("Who rejected the proposal for a new harbour?", founded, [founded])[0]
+    rejected = "Anna Berg rejected the harbour plan."
+    assert answerability("Who rejected the proposal for a new harbour?", rejected, [rejected]) == (True, "ok")
+    assert answerability("Who did the Lyon mayor meet?", "He met Anne Martin.",
+                         ["In Lyon, the mayor met Anne Martin."]) == (True, "ok")
