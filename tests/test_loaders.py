@@ -132,10 +132,44 @@ def test_bad_pdfs_are_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_garbage_text_layer_is_detected() -> None:
-    """Unmapped glyphs (U+FFFD, private use, control codes) instead of letters: treat the page as scanned."""
+    """Unmapped glyphs (U+FFFD, private use, control codes) instead of letters, or a long run drawn from a handful
+    of characters: treat the page as scanned. A table of figures is still text."""
     assert _garbage("\ufffd\ufffd \ue001\ue002\ue003 ab")
+    assert _garbage("ÿÿÿ ÿÿ " * 10)
     assert not _garbage("A normal sentence with one odd glyph \ufffd in it.")
+    assert not _garbage("1,234 5,678 9,012 3,456 7,890 1,234 5,678 9,012 3,456 7,890")
     assert not _garbage("   ")
+
+
+def _with_text_layer(source: Path, text: str, out: Path) -> Path:
+    """`source` with an invisible-to-the-eye but extractable text object added to its first page, as a PDF whose
+    font has no usable character map leaves behind."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    pdf = pdfium.PdfDocument(source)
+    page = pdf[0]
+    obj = raw.FPDFPageObj_NewTextObj(pdf.raw, b"Helvetica", 10.0)
+    buf = ctypes.create_string_buffer((text + "\x00").encode("utf-16-le"))
+    raw.FPDFText_SetText(obj, ctypes.cast(buf, ctypes.POINTER(raw.FPDF_WCHAR)))
+    raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 20, 20)
+    raw.FPDFPage_InsertObject(page.raw, obj)
+    raw.FPDFPage_GenerateContent(page.raw)
+    pdf.save(out)
+    return out
+
+
+def test_a_scanned_page_under_a_garbage_text_layer_is_read_by_ocr(tmp_path: Path) -> None:
+    """A page whose text layer extracts as unmapped glyphs is OCR'd like a scan, so its real words are indexed
+    and the footnote says OCR; the garbage never reaches the index."""
+    scan = DOCS / "docs" / "pdf" / "scanned_huckleberry_finn_p22.pdf"
+    layered = _with_text_layer(scan, "\ue001\ue002\ue003 \ue010\ue011 " * 20, tmp_path / "layered.pdf")
+    seen: list[tuple[int, int, str]] = []
+    doc = load(layered, BIG, lambda p, n, what: seen.append((p, n, what)))
+    assert seen == [(1, 1, "OCR")] and doc.pages[0].ocr
+    assert "went tiptoeing along a path" in norm(doc.text) and "ÿ" not in doc.text
 
 
 def test_many_page_pdf_reports_progress_per_page(tmp_path: Path) -> None:

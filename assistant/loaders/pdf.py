@@ -26,6 +26,7 @@ from assistant.model_files import sha256_file
 OCR_DPI = 300
 OCR_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "briefing" / "ocr"
 MIN_TEXT_CHARS = 20  # fewer non-space characters than this: an image-only (scanned) page
+FEW_CHARS_RUN, FEW_DISTINCT = 40, 8  # 40+ visible characters from fewer than 8 distinct ones: no writing
 GARBAGE_SHARE = 0.3  # this share of unmapped/private-use glyphs: the text layer is unusable
 EDGE_LINES = 3  # running headers/footers live in the first or last lines of a page
 FURNITURE_MAX_CHARS = 100  # and are short: a longer line that repeats (a templated sentence) is content
@@ -69,12 +70,15 @@ def _encrypted(path: Path) -> bool:
 
 
 def _garbage(text: str) -> bool:
-    """A text layer of unmapped glyphs (U+FFFD, private use, control codes) is no text layer."""
+    """A text layer of unmapped glyphs is no text layer: mostly U+FFFD, private-use or control codes, or a long
+    run drawn from a handful of characters (a font without a usable map extracts every glyph as the same one or
+    two code points, "ÿÿÿ ÿÿ"), where any page of writing, in any script, uses dozens."""
     visible = [c for c in text if not c.isspace()]
     if not visible:
         return False
     bad = sum(1 for c in visible if c == "\ufffd" or "\ue000" <= c <= "\uf8ff" or (ord(c) < 32))
-    return bad / len(visible) > GARBAGE_SHARE
+    few = len(visible) >= FEW_CHARS_RUN and len(set(visible)) < FEW_DISTINCT
+    return bad / len(visible) > GARBAGE_SHARE or few
 
 
 def needs_ocr(raw: str) -> bool:
