@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS manifest(doc TEXT PRIMARY KEY, entry TEXT NOT NULL);
 """
 
 NAME_WEIGHT = 0.5  # a document-name match counts half a passage-text match (`name_terms`)
+POSTINGS_BUDGET = 5_000  # rows a query's terms may match before its common ones are scored apart (`search`)
+CANDIDATES = 100  # rows the selective terms pass on to be scored with the common ones
+BM25_K1, BM25_B = 1.2, 0.75  # FTS5 bm25()'s constants
 SyncProgress = Callable[[int, int], None]  # (documents done, documents to bring in line)
 
 
@@ -78,12 +81,61 @@ def name_terms(doc: str, title: str) -> list[str]:
     return terms(re.sub(r"[_\-/\\.]+", " ", str(PurePosixPath(doc).with_suffix(""))) + " " + title)
 
 
-def match_query(query: str, max_terms: int = 32) -> str:
-    """An FTS5 MATCH expression that ORs the query's terms, each quoted as a string, so that no user text is ever
-    read as FTS5 syntax (AND, NEAR, *, column filters, unbalanced quotes). Stopwords are left out: they match
-    nearly every passage, which costs time and adds nothing to a BM25 ranking."""
+def query_terms(query: str, max_terms: int = 32) -> list[str]:
+    """A query's distinct terms, each later quoted as an FTS5 string (`LexicalIndex._ranked`), so that no user text
+    is ever read as FTS5 syntax (AND, NEAR, *, column filters, unbalanced quotes). Stopwords are left out: they
+    match nearly every passage, which costs time and adds nothing to a BM25 ranking."""
     unique = dict.fromkeys(t.replace('"', "") for t in terms(query))
-    return " OR ".join(f'"{t}"' for t in list(unique)[:max_terms] if t)
+    return [t for t in list(unique)[:max_terms] if t]
+
+
+def selective_terms(stems: list[str], df: dict[str, int], budget: int) -> tuple[list[str], list[str]]:
+    """(selective, common): the rarest stems whose passages add up to at most `budget` rows (always at least the
+    rarest one), and the rest. Ranking cost grows with the rows a query's terms match, and rare terms are the ones
+    that decide a BM25 ranking; common ones only reorder rows that rare ones found."""
+    ordered = sorted(stems, key=lambda t: df.get(t, 0))
+    selective, total = [ordered[0]], df.get(ordered[0], 0)
+    for t in ordered[1:]:
+        total += df.get(t, 0)
+        if total > budget:
+            break
+        selective.append(t)
+    return selective, [t for t in ordered if t not in selective]
+
+
+FTS_TOKEN = re.compile(r"[^\W_]+")
+
+
+def fts_tokens(text: str) -> list[str]:
+    """Tokens as FTS5's unicode61 tokenizer cuts indexed (already folded) text: runs of letters and digits."""
+    return FTS_TOKEN.findall(text)
+
+
+def occurrences(phrase: tuple[str, ...], counts: Counter[str], text: str) -> int:
+    """How often a phrase (a quoted term of one or more tokens, "1.7" being two) occurs in a text whose token
+    counts are `counts`."""
+    if len(phrase) == 1:
+        return counts[phrase[0]]
+    tokens = fts_tokens(text)
+    size = len(phrase)
+    return sum(1 for i in range(len(tokens) - size + 1) if tuple(tokens[i : i + size]) == phrase)
+
+
+def marks(values: list[Any]) -> str:
+    """SQL placeholders for an IN list of these values."""
+    return ",".join("?" * len(values))
+
+
+def _varint(block: bytes, i: int) -> tuple[int, int]:
+    """One SQLite varint (big-endian, 7 bits a byte, high bit set on all but the last; a 9th byte gives 8 bits)."""
+    value = 0
+    for _ in range(8):
+        byte = block[i]
+        i += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, i
+    return (value << 8) | block[i], i + 1
 
 
 class LexicalIndex:
@@ -159,7 +211,7 @@ class LexicalIndex:
         df: Counter[str] = Counter()
         for doc in docs:
             rowids = [r[0] for r in db.execute("SELECT id FROM rows WHERE doc = ?", (doc,))]
-            for (text,) in db.execute(f"SELECT text FROM passages WHERE rowid IN ({','.join('?' * len(rowids))})",
+            for (text,) in db.execute(f"SELECT text FROM passages WHERE rowid IN ({marks(rowids)})",
                                       rowids):
                 df.update(set(text.split()))
             db.executemany("DELETE FROM passages WHERE rowid = ?", ((r,) for r in rowids))
@@ -168,15 +220,70 @@ class LexicalIndex:
         db.executemany("UPDATE stems SET df = df - ? WHERE stem = ?", ((n, s) for s, n in df.items()))
         db.execute("DELETE FROM stems WHERE df <= 0")
 
-    def search(self, query: str, n: int) -> list[str]:
-        """Chunk ids of the n best BM25 matches over passage text and document name (`NAME_WEIGHT`), best first."""
-        expression = match_query(query)
-        if not expression:
+    def search(self, query: str, n: int, budget: int = POSTINGS_BUDGET, pool: int = CANDIDATES) -> list[str]:
+        """Chunk ids of the n best BM25 matches over passage text and document name (`NAME_WEIGHT`), best first.
+
+        FTS5 scores every row that matches any query term: a query of words each found in a fifth of 122,300
+        passages took 130 ms (p50). Common words carry little weight in BM25 (a low idf), so when the query's terms
+        match more than `budget` rows in all, FTS5 ranks only by its selective terms (`selective_terms`), and the
+        `pool` best of those rows get the common terms' share of the score added here (`_with_common_share`), by the
+        same formula, document lengths and collection statistics. A row matching only common words is then not
+        considered: it could only rank by words that say little about what the question asks."""
+        unique = query_terms(query)
+        if not unique:
             return []
-        sql = ("SELECT rows.cid FROM passages JOIN rows ON rows.id = passages.rowid "
-               "WHERE passages MATCH ? ORDER BY bm25(passages, 1.0, ?) LIMIT ?")
         with self._lock:
-            return [r[0] for r in self.db.execute(sql, (expression, NAME_WEIGHT, n))]
+            df = dict(self.db.execute(f"SELECT stem, df FROM stems WHERE stem IN ({marks(unique)})",
+                                      unique).fetchall())
+            selective, common = selective_terms(unique, df, budget)
+            ranked = self._ranked(selective, n if not common else pool)
+            if common and ranked:
+                ranked = self._with_common_share(ranked, common, df)[:n]
+            ids = dict(self.db.execute(f"SELECT id, cid FROM rows WHERE id IN ({marks(ranked)})",
+                                       [r for r, _ in ranked]).fetchall())
+        return [ids[r] for r, _ in ranked if r in ids]
+
+    def _ranked(self, stems: list[str], n: int) -> list[tuple[int, float]]:
+        """(rowid, FTS5 bm25 score: lower is better) of the n best rows matching any of `stems`, best first."""
+        sql = "SELECT rowid, bm25(passages, 1.0, ?) AS s FROM passages WHERE passages MATCH ? ORDER BY s LIMIT ?"
+        return list(self.db.execute(sql, (NAME_WEIGHT, " OR ".join(f'"{t}"' for t in stems), n)))
+
+    def _with_common_share(self, ranked: list[tuple[int, float]], common: list[str],
+                           df: dict[str, int]) -> list[tuple[int, float]]:
+        """`ranked` re-ordered after adding each row's BM25 share for the `common` stems, computed as FTS5's bm25()
+        does (k1 1.2, b 0.75, idf floored at 1e-6, term frequency weighted per column, the row's length in all
+        columns against the collection's average from FTS5's own totals)."""
+        rows, tokens = self._totals()
+        if not rows:
+            return ranked
+        average = tokens / rows
+        idf = {c: max(1e-6, math.log((rows - df.get(c, 0) + 0.5) / (df.get(c, 0) + 0.5))) for c in common}
+        phrases = {c: tuple(fts_tokens(c)) for c in common}
+        found = self.db.execute(f"SELECT rowid, text, name FROM passages WHERE rowid IN ({marks(ranked)})",
+                                [r for r, _ in ranked])
+        counts = {r: (Counter(fts_tokens(t)), Counter(fts_tokens(m)), t, m) for r, t, m in found}
+        scored = []
+        for rowid, score in ranked:
+            text, name, raw_text, raw_name = counts.get(rowid, (Counter(), Counter(), "", ""))
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * (text.total() + name.total()) / average)
+            for c in common:
+                f = occurrences(phrases[c], text, raw_text) + NAME_WEIGHT * occurrences(phrases[c], name, raw_name)
+                score -= idf[c] * f * (BM25_K1 + 1) / (f + norm)
+            scored.append((rowid, score))
+        return sorted(scored, key=lambda rs: rs[1])
+
+    def _totals(self) -> tuple[int, int]:
+        """(rows, tokens in all columns) from FTS5's averages record (id 1 of its data table: a varint row count,
+        then one varint token total per column; SQLite's documented FTS5 file format), read in microseconds where
+        counting would scan the whole index. (0, 0) when there is none yet."""
+        found = self.db.execute("SELECT block FROM passages_data WHERE id = 1").fetchone()
+        if found is None:
+            return 0, 0
+        values, i, block = [], 0, bytes(found[0])
+        while i < len(block):
+            value, i = _varint(block, i)
+            values.append(value)
+        return (values[0], sum(values[1:])) if values else (0, 0)
 
     def vocabulary(self, share: float = COMMON_SHARE) -> Vocabulary:
         """The collection's stem frequencies, read from the index: only stems at or above `share` of all passages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
@@ -13,7 +14,14 @@ from assistant.config import Settings
 from assistant.embeddings import get_embedder
 from assistant.indexing import ingest, ingest_lock, repair
 from assistant.ingest import IngestError
-from assistant.lexical import DocPassages, LexicalIndex, lexical_path, match_query, open_lexical
+from assistant.lexical import (
+    DocPassages,
+    LexicalIndex,
+    lexical_path,
+    open_lexical,
+    query_terms,
+    selective_terms,
+)
 from assistant.retrieval import Retriever
 from assistant.store import STAMP_ID, Index
 
@@ -28,7 +36,8 @@ def test_query_syntax_in_user_text_is_never_interpreted(tmp_path: Path) -> None:
     for hostile in ['"unbalanced', "NEAR(grain strike)", "grain AND OR", "text: grain", "gra*", "-grain ^",
                     "(((", "'; DROP TABLE rows; --"]:
         lex.search(hostile, 5)  # must not raise
-    assert match_query('grain" OR "exports') == '"grain" OR "export"'  # quotes gone, OR a stopword
+        lex.search(hostile, 5, budget=0)  # nor when its common terms are scored apart
+    assert query_terms('grain" OR "exports') == ["grain", "export"]  # quotes gone, OR a stopword
     assert lex.search("NEAR(grain strike)", 5)[:1] in (["t1"], ["t2"], ["t3"])
     assert lex.search("the of and", 5) == []  # stopwords only: nothing to rank by
 
@@ -39,6 +48,41 @@ def test_stemmed_terms_match_other_forms_and_rank_by_bm25(tmp_path: Path) -> Non
     assert lex.search("who negotiated?", 5) == ["t1"]  # negotiated ~ negotiations
     assert set(lex.search("grain export", 5)) == {"t1", "t3"}
     assert lex.search("striking rail worker", 5)[0] == "t2"
+
+
+def test_the_rarest_terms_within_the_budget_are_selective_and_at_least_one_always_is() -> None:
+    df = {"treaty": 5, "expire": 50, "year": 500}
+    assert selective_terms(["year", "treaty", "expire"], df, 60) == (["treaty", "expire"], ["year"])
+    assert selective_terms(["year", "treaty", "expire"], df, 0) == (["treaty"], ["expire", "year"])
+    assert selective_terms(["year", "unseen"], df, 0) == (["unseen"], ["year"])
+
+
+def test_a_query_whose_common_terms_are_scored_apart_ranks_as_fts5_bm25_does(tmp_path: Path) -> None:
+    """Scoring common terms outside FTS5 (a query over the postings budget) must give FTS5's own ranking whenever
+    the selective terms' candidates hold every row that matters: same formula, lengths, column weights and phrases
+    of several tokens ("1.7"). Built so that the common words reorder what the rare one finds."""
+    rng = random.Random(7)
+    filler = ["ledger", "harbour", "quarry", "lantern", "meadow", "copper", "orchard", "signal", "valley", "timber"]
+    docs = []
+    for d in range(6):
+        passages = []
+        for p in range(12):
+            words_ = rng.choices(filler, k=rng.randint(6, 40))
+            words_ += ["report"] * rng.randint(0, 3) + ["1.7 percent"] * rng.randint(0, 2)
+            if rng.random() < 0.4:
+                words_ += ["treaty"] * rng.randint(1, 2)
+            rng.shuffle(words_)
+            passages.append((f"d{d}-{p}", " ".join(words_)))
+        title = " ".join(rng.choices(filler, k=rng.randint(0, 30)))  # names count in a row's length too
+        docs.append(DocPassages(f"report-{d}.txt" if d % 2 else f"notes-{d}.txt", "v1", passages, title))
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    lex.replace(docs)
+    for query in ("treaty report 1.7 percent", "report treaty", "timber treaty report"):
+        exact = lex.search(query, 10, budget=10**9)
+        assert len(exact) == 10
+        assert lex.search(query, 10, budget=0, pool=1000) == exact
+    assert set(lex.search("treaty report", 50, budget=0)) <= {cid for d in docs for cid, t in d.passages
+                                                             if "treaty" in t}
 
 
 def test_a_new_version_replaces_passages_and_frequencies(tmp_path: Path) -> None:
