@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from threading import Thread
 from typing import Any
 
 import numpy as np
@@ -82,14 +83,20 @@ class Retriever:
         self.documents: dict[str, dict[str, Any]] = {}
         self._loaded = False
         self._stamp: str | None = None
+        self._warming: Thread | None = None
         self.refresh(progress)
         self.embedder = loading.result()
+        if self._warming:
+            self._warming.join()
 
     def refresh(self, progress: SyncProgress | None = None) -> None:
         """Re-read the manifest and bring the lexical index in line with it (a no-op when nothing changed). When
         another process ingested into a local index, the Chroma reader is renewed so the dense half sees its vectors
         too (`Index.written_elsewhere`)."""
         stamp = self.index.stamp()  # read before the manifest: a change in between only makes the next look again
+        if not self._loaded:  # the vectors load while the lexical mirror is checked (`Index.warm`)
+            self._warming = Thread(target=self.index.warm, name="vectors", daemon=True)
+            self._warming.start()
         if self._loaded and stamp is not None and stamp == self._stamp:
             self._synced = time.monotonic()
             return

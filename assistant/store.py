@@ -316,6 +316,17 @@ class Index:
         res = self.col.query(query_embeddings=[vector], n_results=n, include=[])
         return list(res["ids"][0]) if res["ids"] else []
 
+    def warm(self) -> None:
+        """Have Chroma load the vector index into memory now, as it otherwise does at the first query (~0.5 s at
+        122,300 passages). Chroma does this outside the GIL, so a thread running it overlaps a cold start's other
+        work (`Retriever`). Any failure is left for the real query to report, with its own message."""
+        try:
+            found = self.col.get(limit=1, include=["embeddings"])["embeddings"]
+            if found is not None and len(found):
+                self.nearest(list(map(float, found[0])), 1)
+        except Exception:  # noqa: BLE001 - a warm-up; the search that follows raises and explains
+            return
+
     def get(self, ids: list[str], embeddings: bool = False) -> tuple[list[StoredChunk], list[list[float]]]:
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         res = self.col.get(ids=ids, include=include)

@@ -162,3 +162,18 @@ def test_changing_chunk_settings_rechunks_on_the_next_ingest(cfg: Settings) -> N
     second = ingest([SEEDS], smaller)
     assert second.embedded == second.chunks > first.chunks and second.skipped == 0
     assert Index(smaller, get_embedder(smaller).model_name).count() == second.chunks  # old chunks gone
+
+
+def test_warming_the_vectors_never_raises_and_leaves_errors_to_the_search(cfg: Settings) -> None:
+    """The Retriever loads the vectors on a thread at start (`Index.warm`): an empty index, or a collection gone
+    from under it, must not kill that thread with a traceback; the search that follows says what is wrong."""
+    index = Index(cfg, get_embedder(cfg).model_name)
+    index.warm()  # empty: nothing to load
+    ingest([SEED_000], cfg)
+    index = Index(cfg, get_embedder(cfg).model_name, create=False)
+    index.warm()
+    assert index.nearest(get_embedder(cfg).get_query_embedding("sanctions"), 3)
+    index.client.delete_collection(cfg.collection)
+    index.warm()  # the collection is gone: swallowed here
+    with pytest.raises(Exception):  # noqa: B017 - Chroma's own error for a deleted collection
+        index.nearest(get_embedder(cfg).get_query_embedding("sanctions"), 3)
