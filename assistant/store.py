@@ -317,9 +317,10 @@ class Index:
         return list(res["ids"][0]) if res["ids"] else []
 
     def warm(self) -> None:
-        """Have Chroma load the vector index into memory now, as it otherwise does at the first query (~0.5 s at
-        122,300 passages). Chroma does this outside the GIL, so a thread running it overlaps a cold start's other
-        work (`Retriever`). Any failure is left for the real query to report, with its own message."""
+        """Have Chroma load the vector index into memory now, as it otherwise does at the first read (0.5-0.8 s at
+        122,300 passages). Chroma does this outside the GIL but behind its own lock, so a thread running it overlaps
+        a cold start's work that is not Chroma's (`Retriever.refresh`). Any failure is left for the real query to
+        report, with its own message."""
         try:
             found = self.col.get(limit=1, include=["embeddings"])["embeddings"]
             if found is not None and len(found):
