@@ -246,8 +246,7 @@ def closest_sentences(stems: set[str], evidence: str) -> str:
 QUANTITY = re.compile(
     r"\bhow (many|much|old|long|large|big|far|fast|tall|high|deep|heavy|wide|hot|cold)\b"
     r"|^\s*(?:what|which)(?:'s|\s+(?:is|was|are|were|will|would|has|had)(?:\s+be(?:en)?)?)?\s+(?:the\s+|an?\s+)?"
-    r"(?:[\w-]+\s+){0,2}?(population|age|value|cost|price|number|amount|fraction|proportion|percentage|size|"
-    r"total|length|height|weight|width|depth|distance|speed|temperature|density|ratio)s?\b"
+    r"(?:[\w-]+\s+){0,2}?(population|age|value|cost|price|number|amount|fraction|proportion|percentage)s?\b"
 )
 PERSON = re.compile(r"^\s*(who|whom|whose|which)\b|\bnames? of\b|\bwhat is the name\b")
 PLACE = re.compile(r"^\s*where\b|\bin which (city|country|place)\b")
