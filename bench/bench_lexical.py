@@ -37,7 +37,7 @@ from assistant.chunking import chunk_document  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embeddings import get_embedder  # noqa: E402
 from assistant.ingest import load  # noqa: E402
-from assistant.lexical import POSTINGS_BUDGET, DocPassages, LexicalIndex, terms  # noqa: E402
+from assistant.lexical import POSTINGS_BUDGET, DocPassages, LexicalIndex, marks, terms  # noqa: E402
 
 SQUAD = REPO / "eval" / "corpora" / "squad"
 TOP = 15
@@ -73,9 +73,8 @@ def timed(index: LexicalIndex, query: str, budget: int) -> tuple[list[str], floa
 
 def gold_hit(index: LexicalIndex, ids: list[str], quote: str) -> bool:
     gold = set(terms(quote))
-    marks = ",".join("?" * len(ids))
     rows = index.db.execute(f"SELECT passages.text FROM rows JOIN passages ON passages.rowid = rows.id "
-                            f"WHERE rows.cid IN ({marks})", ids)
+                            f"WHERE rows.cid IN ({marks(ids)})", ids)
     return any(len(gold & set(text.split())) >= 0.8 * len(gold) for (text,) in rows)
 
 
