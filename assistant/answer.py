@@ -22,6 +22,7 @@ from assistant.llm import Backend, Message, Stats, get_backend
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
 from assistant.verify import (
+    MODERN_YEAR,
     MONTHS,
     SupportJudge,
     acronym_words,
@@ -304,7 +305,7 @@ def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: Supp
     return kept
 
 
-MONTH_YEAR = re.compile(rf"\b(?:(in)\s+)?({'|'.join(MONTHS)})\s+((?:1[89]|20)\d\d)\b", re.IGNORECASE)
+MONTH_YEAR = re.compile(rf"\b(?:(in)\s+)?({'|'.join(MONTHS)})\s+({MODERN_YEAR})\b", re.IGNORECASE)
 
 
 def _sharpen_date(text: str, cites: list[int], sents: list[PromptSentence], question: str) -> tuple[str, list[int]]:

@@ -67,6 +67,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
         from assistant.embeddings import EmbeddingError
 
         known.append(EmbeddingError)
+    if "assistant.searcher" in sys.modules:
+        from assistant.searcher import SearcherError
+
+        known.append(SearcherError)
     return tuple(known)
 
 
@@ -172,21 +176,27 @@ def search(
     k: KOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the top passages for a query (hybrid dense + BM25), with exact offsets into the files."""
+    """Show the top passages for a query (hybrid dense + BM25), with exact offsets into the files. The first search
+    of a local index leaves a searcher running in the background for the next ones (`search_keep_warm_seconds`)."""
     cfg = settings()
     with clean_errors():
-        from assistant.retrieval import Retriever
+        from assistant import searcher
 
-        passages = Retriever(cfg).search(query, k)
+        found = searcher.ask(cfg, query, k)
+        loaded_here = found is None
+        if found is None:
+            from assistant.retrieval import Retriever
+
+            found = [p.as_dict() for p in Retriever(cfg).search(query, k)]
     if as_json:
-        print_json([p.as_dict() for p in passages])
-        return
-    for p in passages:
-        c = p.chunk
-        page = p.as_dict()["page"]
-        where = f"{c.doc}" + (f" p. {page}" if page else "") + f":{c.start}-{c.end}"
-        out.print(f"[bold]{p.rank}.[/] {escape(c.title)} [dim]({escape(where)}, score {p.score:.4f})[/]")
-        out.print(f"   {c.text}", soft_wrap=True)
+        print_json(found)
+    for p in [] if as_json else found:
+        where = f"{p['doc']}" + (f" p. {p['page']}" if p["page"] else "") + f":{p['start']}-{p['end']}"
+        out.print(f"[bold]{p['rank']}.[/] {escape(p['title'])} [dim]({escape(where)}, score {p['score']:.4f})[/]")
+        out.print(f"   {p['text']}", soft_wrap=True)
+    if loaded_here:
+        sys.stdout.flush()
+        searcher.start(cfg)
 
 
 BackendOpt = Annotated[

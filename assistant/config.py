@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     k: int = Field(5, description="Passages retrieved per question.")
     max_prompt_sentences: int = Field(14, description="Numbered sentences shown to the model.")
     max_question_chars: int = Field(2000, description="Longer questions are refused.")
+    search_keep_warm_seconds: float = Field(
+        300.0, ge=0, description="After `briefing search` loads a local index, a background searcher keeps it "
+        "loaded for the next searches until this long without one (0 = off; see assistant/searcher.py).",
+    )
 
     # LLM backends
     backend: Literal["auto", "embedded", "ollama"] = Field("auto", description="Which LLM answers.")

@@ -10,6 +10,7 @@ from assistant.config import Settings, config_file
 
 def _index_section(cfg: Settings) -> dict[str, Any]:
     """The dense index (Chroma) beside the lexical one (SQLite FTS5), and whether they hold the same passages."""
+    from assistant import searcher
     from assistant.embeddings import get_embedder
     from assistant.lexical import LexicalError, LexicalIndex, lexical_path
     from assistant.store import Index, StoreError, index_size_bytes
@@ -26,6 +27,7 @@ def _index_section(cfg: Settings) -> dict[str, Any]:
         section["status"] = str(exc)
         committed = None
     section["embedding_model"] = embedder.model_name
+    section["searcher"] = searcher.status(cfg)
     path = lexical_path(cfg)
     section["lexical engine"] = "SQLite FTS5 (BM25)"
     section["lexical location"] = str(path)

@@ -11,8 +11,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from assistant.config import Settings
 from assistant.model_files import package_file
 
@@ -79,6 +77,8 @@ class MiniLMEmbedding(Embedder):
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        import numpy as np  # here, not at the top: `embedder_name` is on the path of a search the searcher answers
+
         enc = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)

@@ -31,6 +31,8 @@ MONTHS = "january february march april may june july august september october no
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
+# A year written bare that reads as a date ("1998"), not a count: older years need dating words (`DATED_YEAR`).
+MODERN_YEAR = r"(?:1[89]|20)\d\d"
 ACRONYM_DOTS = re.compile(r"(?:[a-z]\.)+[a-z]")  # u.s, u.n: written with dots, compared without
 RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:of\s+|the\s+|and\s+)*[A-Z][\w’'-]*)*")
 ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z]{2,8}\b")
@@ -272,7 +274,7 @@ def _has_date(text: str) -> bool:
     """A date or another answer to "when": a year, a month, a relative time, a year dated by its wording (`DATED_YEAR`,
     which holds years before 1800 too) or an era (`ERA`)."""
     low = fold(text)
-    return bool(re.search(r"\b(1[89]|20)\d\d\b", low) or DATED_YEAR.search(low) or ERA.search(low)) or any(
+    return bool(re.search(rf"\b{MODERN_YEAR}\b", low) or DATED_YEAR.search(low) or ERA.search(low)) or any(
         m in low for m in MONTHS) or any(t in low for t in RELATIVE_TIME)
 
 

@@ -15,8 +15,10 @@ real evaluation questions, whose words are far rarer.
 3. unchanged re-ingest (wall, `embedded`, which must be 0)
    and `briefing ingest --repair` (`repair_s`): the lexical index rebuilt from Chroma, as after an upgrade or a
    damaged file, plus the sweep for chunks of interrupted ingests
-4. cold search: a fresh `briefing search` process until its results print (wall, peak RSS): the median of 3
-   processes (`cold_search_s`) and the first one, right after ingest (`cold_search_first_s`)
+4. cold search: a fresh `briefing search` process until its results print (wall, peak RSS), with no resident
+   searcher: the median of 3 processes (`cold_search_s`) and the first one, right after ingest
+   (`cold_search_first_s`); then the same while the searcher a first search left running answers
+   (`cold_search_with_searcher_s`, `searcher_rss_mb`)
 5. warm search: one process holding a Retriever, 100 varied queries, p50/p95; `app_rss_mb` is that process's peak
 6. sizes on disk: the lexical index (SQLite FTS5) and the dense one (Chroma)
 7. `briefing --help`: median wall time of 5 runs
@@ -153,9 +155,11 @@ def make_corpus(folder: Path, passages: int, text: str = "templates") -> tuple[i
     return docs, words
 
 
-def run_cli(args: list[str], index_dir: Path) -> tuple[float, int | None, str]:
-    """Run `briefing ARGS` with a fresh env; return (wall seconds, peak RSS KiB or None, stdout)."""
-    env = {**os.environ, "BRIEFING_INDEX_DIR": str(index_dir), "BRIEFING_CONFIG": str(index_dir / "absent.toml")}
+def run_cli(args: list[str], index_dir: Path, keep_warm: float = 0) -> tuple[float, int | None, str]:
+    """Run `briefing ARGS` with a fresh env; return (wall seconds, peak RSS KiB or None, stdout). No resident
+    searcher unless `keep_warm` says how long one may stay (`assistant/searcher.py`)."""
+    env = {**os.environ, "BRIEFING_INDEX_DIR": str(index_dir), "BRIEFING_CONFIG": str(index_dir / "absent.toml"),
+           "BRIEFING_SEARCH_KEEP_WARM_SECONDS": str(keep_warm)}
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
         prefix = [str(GNU_TIME), "-f", "%M", "-o", rss_file.name] if GNU_TIME.exists() else []
         t0 = time.perf_counter()
@@ -249,6 +253,29 @@ def warm_search(index_dir: Path, queries: list[str]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def with_searcher(index_dir: Path, queries: list[str]) -> dict[str, Any]:
+    """Fresh `briefing search` processes answered by the resident searcher the first one leaves running: their
+    median wall time, and the searcher's own resident memory. The searcher is stopped after."""
+    from assistant import searcher
+    from assistant.config import Settings
+
+    keep = 120.0
+    sock = searcher.socket_path(Settings(index_dir=index_dir, search_keep_warm_seconds=keep))
+    if sock is None:
+        return {"cold_search_with_searcher_s": None}
+    run_cli(["search", queries[0], "--json"], index_dir, keep_warm=keep)
+    deadline = time.monotonic() + 300
+    while not (sock.exists() and searcher._running(sock)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runs = [run_cli(["search", q, "--json"], index_dir, keep_warm=keep) for q in queries[1:4]]
+    pid = sock.with_suffix(".lock").read_text().strip()
+    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
+    os.kill(int(pid), 15)
+    return {"cold_search_with_searcher_s": round(statistics.median(r[0] for r in runs), 2),
+            "searcher_client_rss_mb": round(max(r[1] or 0 for r in runs) / 1024), "searcher_rss_mb": round(rss / 1024)}
+
+
 def sizes(index_dir: Path) -> tuple[float, float]:
     """(lexical MB, dense MB) on disk."""
     lexical = sum(f.stat().st_size for f in index_dir.glob("lexical-*") if f.is_file())
@@ -295,6 +322,7 @@ def main() -> None:
         res.update(cold_search_s=round(statistics.median(r[0] for r in cold_runs), 2),
                    cold_search_first_s=round(cold_runs[0][0], 2),
                    cold_search_rss_mb=cold_runs[0][1] and round(max(r[1] or 0 for r in cold_runs) / 1024))
+        res.update(with_searcher(idx, queries))
         warm = warm_search(idx, queries)
         res.update(search_p50_ms=warm["p50_ms"], search_p95_ms=warm["p95_ms"], search_max_ms=warm["max_ms"],
                    retriever_build_s=warm["retriever_build_s"], app_rss_mb=warm["rss_mb"])

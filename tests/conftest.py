@@ -11,6 +11,7 @@ import pytest
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("BRIEFING_SEARCH_KEEP_WARM_SECONDS", "0")  # no background searchers but test_searcher.py's
 
 from assistant.config import Settings  # noqa: E402
 from assistant.store import StoredChunk  # noqa: E402
