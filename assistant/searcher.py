@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,11 @@ class SearcherError(Exception):
     """The searcher answered that the query itself is unusable (the same message an in-process search gives)."""
 
 
+@lru_cache(maxsize=1)
 def code_version() -> str:
     """A digest of this package's source, so a caller never talks to a searcher left running by an older install
-    (after an upgrade its index format or results may differ). Reading ~300 KB costs about a millisecond."""
+    (after an upgrade its index format or results may differ). Read once per process (~300 KB, ~1.5 ms): a search
+    needs it for the socket's name and the request, and a searcher should name the code it started with."""
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
@@ -168,7 +171,7 @@ def status(settings: Settings) -> str:
     if sock is None:
         why = ("a team index: the Chroma server holds the vectors" if settings.chroma_host
                else "search_keep_warm_seconds is 0" if settings.search_keep_warm_seconds <= 0
-               else "no private runtime directory for its socket")
+               else "no private runtime directory, or none short enough for a socket's path")
         return f"off ({why})"
     if not _running(sock):
         return f"not running (the next `briefing search` starts one for {settings.search_keep_warm_seconds:g} s)"
