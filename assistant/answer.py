@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.config import REPO_ROOT, Settings
-from assistant.llm import Backend, Message, Stats, get_backend
+from assistant.config import Settings
+from assistant.llm import Backend, Message, Stats, get_backend, prompt
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
 from assistant.verify import (
@@ -27,6 +26,7 @@ from assistant.verify import (
     SupportJudge,
     acronym_words,
     answerability,
+    answers_as_asked,
     content_stems,
     differences,
     question_kind,
@@ -39,7 +39,6 @@ from assistant.verify import (
 REFUSAL = "The sources do not say."
 PREMISE = "premise not in the sources"  # the reason of a correction's first sentence: a statement about the sources
 SENTENCE_CHARS = 320  # schema bound per answer sentence: room for a copied news sentence (~240) to finish
-PROMPTS = REPO_ROOT / "prompts"
 
 
 class Footnote(BaseModel):
@@ -130,11 +129,6 @@ class PromptSentence:
 
 
 Event = tuple[Literal["status", "delta", "answer"], Any]
-
-
-@lru_cache(maxsize=8)
-def prompt(name: str) -> str:
-    return (PROMPTS / f"{name}.txt").read_text(encoding="utf-8")
 
 
 MARKERS = re.compile(r"\s*\[\d+\]")
@@ -358,6 +352,7 @@ def finalize(
     question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
     unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(),
     retrieved: dict[str, list[tuple[int, str]]] | None = None,
+    asked: Callable[[str, list[str]], bool] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -367,7 +362,8 @@ def finalize(
     A question whose specific terms the cited passages do not state gets a correction, not an
     answer (`correction`). `common` are the collection's ubiquitous stems (`verify.Vocabulary`);
     `retrieved` each document's retrieved passages as (start, text): where a name the cited passage omits may be
-    written (`earlier_text`).
+    written (`earlier_text`). `asked(question, cited texts)` is the last check, made only when all the others pass
+    (`verify.answers_as_asked`, a model call): when it finds the question not answered as asked, a correction again.
     """
     valid = {s.n for s in sents}
     checked: list[tuple[str, list[int], bool, float, str]] = []
@@ -399,6 +395,8 @@ def finalize(
         cited = [sents[n - 1].text for c in supported for n in c[1]]
         ok, why = answerability(standalone, " ".join(c[0] for c in supported), cited, common)
         refusal = None if ok else why
+        if ok and asked is not None and not asked(standalone, list(dict.fromkeys(cited))):
+            return correction(question, standalone, [], supported, sents, searched)
     if refusal:
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
@@ -429,18 +427,19 @@ def correction(
 ) -> Answer:
     """The question rests on terms its sources do not state (a false premise, a wrong qualifier): say so, and show
     what the passages nearest to it say, quoted verbatim and cited, instead of answering the question as asked (the
-    model's own sentence would restate the false premise as if the source said it)."""
+    model's own sentence would restate the false premise as if the source said it). With no `missing` terms the
+    model check found the question not answered as asked, without naming a word."""
     terms = " or ".join(f"“{t}”" for t in missing)
     statement = (f"The passages found do not mention {terms}, so they do not answer the question as asked. "
-                 "What they do say:")
+                 if missing else "The passages found do not answer the question as asked. ") + "What they do say:"
+    reason = (f"the question's {terms} {'is' if len(missing) == 1 else 'are'} not in the passages an answer would "
+              "cite" if missing else "the cited passages do not answer the question as asked (model check)")
     cited = list(dict.fromkeys(n for c in supported for n in c[1]))[:2]
     quotes = [(f"“{MARKERS.sub('', sents[n - 1].text).strip()}”", [n], True, 1.0, "quoted from the source")
               for n in cited]
     near = _renumber(question, standalone, [(statement, [], True, 1.0, PREMISE), *quotes], [], sents, searched)
     return near.model_copy(update={
-        "refused": True, "ungrounded": missing, "answer": f"{near.answer}\n{searched}",
-        "refusal_reason": f"the question's {terms} {'is' if len(missing) == 1 else 'are'} not in the passages an "
-                          "answer would cite"})
+        "refused": True, "ungrounded": missing, "answer": f"{near.answer}\n{searched}", "refusal_reason": reason})
 
 
 def _renumber(
@@ -532,9 +531,13 @@ class Answerer:
                 raise
             incomplete = True
             yield ("status", f"generation stopped early: {exc}")
+        t_generated = time.perf_counter()
+        if raw.strip():
+            yield ("status", "checking the answer against its sources…")
         answer = finalize(question, standalone, raw, sents, self.judge, searched,
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
-                          {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs})
+                          {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs},
+                          self._asked if self.cfg.premise_check else None)
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()
@@ -542,7 +545,8 @@ class Answerer:
             "retrieve_s": round(t_retrieved - t0, 3),
             "first_token_s": round((first or end) - t0, 3),
             "total_s": round(end - t0, 3),
-            "llm_s": round(stats.total_s, 3),  # the model call alone: total_s minus this is our overhead
+            "llm_s": round(stats.total_s, 3),  # the answer's model call alone
+            "verify_s": round(end - t_generated, 3),  # every check after generation, the model check among them
             "prompt_tokens": stats.prompt_tokens,
             "cached_tokens": stats.cached_tokens,
             "generated_tokens": stats.generated_tokens,
@@ -550,6 +554,9 @@ class Answerer:
             "gen_tok_per_s": round(stats.generate_per_s, 1),
         }
         yield ("answer", answer)
+
+    def _asked(self, question: str, evidence: list[str]) -> bool:
+        return answers_as_asked(self.backend, question, evidence)
 
     def _counterparts(
         self, raw: str, sents: list[PromptSentence], passages: list[Passage], question: str

@@ -558,7 +558,7 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
 
 def warm_up(answerer: Answerer) -> None:
     """Embed once and put the fixed system prompt in the model's cache, so the first answer is quick."""
-    from assistant.answer import prompt
+    from assistant.llm import prompt
 
     answerer.retriever.embedder.get_query_embedding("warm up")
     messages = [{"role": "system", "content": prompt("answer_system")}, {"role": "user", "content": "ok"}]

@@ -273,6 +273,9 @@ def ask(
                 err.print(value, end="", style="dim", soft_wrap=True)
                 streamed = True
             elif kind == "status" and not as_json:
+                if streamed:  # the draft ends its line first: "checking the answer…" comes after it
+                    err.print()
+                    streamed = False
                 err.print(f"[dim]{value}[/]")
             elif kind == "answer":
                 answer = value

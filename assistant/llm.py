@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.config import Settings
+from assistant.config import REPO_ROOT, Settings
 from assistant.model_files import ensure_model, package_file
 
 Message = dict[str, str]
@@ -51,6 +51,15 @@ def exit_reason(code: int) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"exit code {code}"
+
+
+PROMPTS = REPO_ROOT / "prompts"
+
+
+@lru_cache(maxsize=16)
+def prompt(name: str) -> str:
+    """A prompt text from `prompts/`: kept out of code so it can be read and reviewed as the model sees it."""
+    return (PROMPTS / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def notice(message: str) -> None:
@@ -81,8 +90,25 @@ class Backend(Protocol):
         """Yield text deltas of a JSON document that matches `schema`."""
         ...
 
+    def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
+        """The JSON document (short, not streamed), and the log-probability the model gave each of `options` where
+        it wrote the first of them: how sure a yes/no was, not only which. Empty scores when the server reports none."""
+        ...
 
+
+Scored = tuple[str, dict[str, float]]
+TOP_LOGPROBS = 10
 _DONE = object()
+
+
+def option_logprobs(tokens: list[dict[str, Any]], options: tuple[str, ...]) -> dict[str, float]:
+    """From OpenAI-style `logprobs.content` (llama.cpp) or Ollama's list: at the first generated token that is one of
+    `options`, each option's log-probability among the top alternatives (an option not among them gets -30)."""
+    for token in tokens:
+        if token.get("token") in options:
+            top = {t.get("token"): float(t.get("logprob", -30.0)) for t in token.get("top_logprobs") or []}
+            return {o: top.get(o, -30.0) for o in options}
+    return {}
 
 
 @lru_cache(maxsize=2)
@@ -207,6 +233,29 @@ class EmbeddedBackend:
         if self.runtime == "llama-server":
             return self._stream_server(messages, schema, max_tokens, stats)
         return self._stream_inprocess(messages, schema, max_tokens, stats)
+
+    def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
+        request: dict[str, Any] = {"messages": messages, "max_tokens": 16, "temperature": 0, "cache_prompt": True,
+                                   "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+        if self.runtime == "llama-server":
+            import httpx
+
+            try:
+                resp = httpx.post(f"{self.process.url}/v1/chat/completions", json={**request, "json_schema": schema},
+                                  timeout=httpx.Timeout(600, connect=5))
+            except httpx.HTTPError as exc:
+                raise LLMError(f"embedded llama-server failed ({type(exc).__name__}); see {self.process.log}") from None
+            result: Any = resp.json() if resp.status_code == 200 else {"message": resp.text[:200]}
+        else:
+            with self._lock:
+                result = self.server.handle_chat_completions({**request, "grammar": compact_grammar(schema)})
+        try:
+            choice = result["choices"][0]
+        except (KeyError, IndexError, TypeError):
+            detail = result.get("message", result) if isinstance(result, dict) else result
+            raise LLMError(f"llama.cpp: {detail}") from None
+        tokens = (choice.get("logprobs") or {}).get("content") or []
+        return str(choice["message"]["content"]), option_logprobs(tokens, options)
 
     def _stream_server(
         self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats
@@ -371,6 +420,19 @@ class OllamaBackend:
             raise
         finally:
             stats.total_s = time.perf_counter() - t0
+
+    def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
+        """Recent Ollama servers report log-probabilities; an older one leaves them out (empty scores)."""
+        try:
+            resp = self.client.chat(model=self.model, messages=messages, format=schema, stream=False,
+                                    options={"temperature": 0, "num_predict": 16}, logprobs=True,
+                                    top_logprobs=TOP_LOGPROBS)
+        except Exception as exc:
+            if isinstance(exc, LLMError):
+                raise
+            raise self._explain(exc) from None
+        tokens = [t.model_dump() for t in resp.logprobs or []]
+        return resp.message.content or "", option_logprobs(tokens, options)
 
 
 def ollama_status(cfg: Settings, timeout: float = 1.0) -> str:

@@ -8,7 +8,8 @@ Fairness: llama.cpp keeps earlier prompts in RAM (`prompt_cache_mb`), so a bare 
 a prompt our answer already sent would skip its prompt processing. The benchmark turns that cache
 off; all our answers run first, then all bare calls in the same order, so each call starts from
 the same slot state (system prompt cached, question not). `inner_overhead_ratio` also gives, per
-answer, (total - model call) / model call from inside the same request.
+answer, (total - answer's model call) / answer's model call from inside the same request; `verify_share` is the part
+of the answer time spent checking after generation (the word-level checks and the model's premise check).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def bench_runtime(runtime: str, index_dir: Path) -> dict[str, Any]:
         "bare_total_p50_s": pct(bare, 0.5),
         "overhead_ratio": round(sum(ours) / sum(bare) - 1, 3),
         "inner_overhead_ratio": round(sum(r["total_s"] - r["llm_s"] for r in rows) / sum(r["llm_s"] for r in rows), 3),
+        "verify_share": round(sum(r["verify_s"] for r in rows) / sum(total), 3),
+        "verify_p50_s": pct([r["verify_s"] for r in rows], 0.5),
         "targets": "first token p50 < 6 s; total p50 < 20 s; overhead < 10%",
         "rows": rows,
     }

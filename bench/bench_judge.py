@@ -9,7 +9,10 @@ Candidates:
 - `llm`: the local model asked a constrained question ("does the evidence alone state all of the claim?",
   answer `supported` / `not supported` under a JSON schema), on the product's own backend. Seconds a pair on
   2 cores, so `--sample N` (N pairs spread evenly, the same every run) keeps it bounded; pairs whose evidence is
-  longer than `--max-evidence-chars` are left out for it and counted.
+  longer than `--max-evidence-chars` are left out for it and counted. Besides its verdicts it records the
+  log-odds of "supported" over "not" where the model wrote its verdict (`Backend.scored`) and reports
+  `by_margin`: balanced accuracy when a pair counts as supported above each threshold. A threshold read off one
+  file is only trusted once it holds on another.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from assistant.config import REPO_ROOT, Settings
 from assistant.evaluation import Pair, agreement, evenly, judge_pairs, read_pairs
-from assistant.llm import Message, Stats, get_backend
+from assistant.llm import Message, get_backend
 from assistant.verify import SupportJudge
 
 SHARED = REPO_ROOT.parent / "shared" / "corpora" / "claims-dev"
@@ -44,20 +47,23 @@ def llm(pairs: list[Pair], max_chars: int) -> dict[str, Any]:
     cfg = Settings()
     backend = get_backend(cfg)
     usable = [p for p in pairs if len(p[1]) <= max_chars]
-    verdicts = []
+    verdicts, margins = [], []
     t0 = time.perf_counter()
     for claim, evidence, _, _ in usable:
         messages: list[Message] = [{"role": "system", "content": SYSTEM},
                                    {"role": "user", "content": f"Evidence: {evidence}\n\nClaim: {claim}"}]
-        raw = "".join(backend.stream(messages, SCHEMA, 12, Stats()))
+        raw, scores = backend.scored(messages, SCHEMA, ("supported", "not"))
         try:
             verdicts.append(json.loads(raw)["verdict"] == "supported")
         except (ValueError, KeyError, TypeError):
             verdicts.append(False)
+        margins.append(scores["supported"] - scores["not"] if scores else (1.0 if verdicts[-1] else -1.0))
     took = time.perf_counter() - t0
+    by_margin = {t: agreement([m > t for m in margins], usable).get("balanced_accuracy")
+                 for t in (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)}
     return {"pairs": len(usable), "left_out_long_evidence": len(pairs) - len(usable), "backend": backend.name,
             "model": backend.model, "ms_per_pair": round(1000 * took / max(1, len(usable)), 1),
-            **agreement(verdicts, usable)}
+            **agreement(verdicts, usable), "by_margin": by_margin}
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,33 @@ def test_a_date_question_answered_with_a_month_gets_the_day_a_sentence_about_it_
     rival = _sent(3, "c.txt", rival_text, "The compact's March 20, 2031, expiry date was also named.")
     torn = finalize(question, question, raw, [summary, body, rival], SupportJudge(), "s")
     assert torn.answer.startswith("The water compact expired in March 2031.")
+
+
+def test_the_model_check_is_asked_last_and_its_no_gives_a_cited_correction() -> None:
+    """A false premise that changes a common noun or a relation passes every word-level check, so the model check
+    (`verify.answers_as_asked`, stubbed here; the real call is tested in test_verify) has the last word: asked with
+    the question and the cited sentences only after the other checks pass, and its "no" turns the answer into the
+    correction (what the sources do say, quoted and cited), never the model's restatement."""
+    raw = json.dumps({"sentences": [
+        {"text": "The US sanctioned more than 250 individuals and organizations.", "cites": [2]}]})
+    calls: list[tuple[str, list[str]]] = []
+
+    def says(verdict: bool) -> Callable[[str, list[str]], bool]:
+        def asked(question: str, evidence: list[str]) -> bool:
+            calls.append((question, evidence))
+            return verdict
+        return asked
+
+    kept = finalize(Q, Q, raw, SENTS, SupportJudge(), "s", asked=says(True))
+    assert not kept.refused and "250" in kept.answer and calls == [(Q, [SANCTIONS])]
+    corrected = finalize(Q, Q, raw, SENTS, SupportJudge(), "Searched 4 sentences.", asked=says(False))
+    assert corrected.refused and corrected.ungrounded == []
+    assert "model check" in (corrected.refusal_reason or "")
+    assert corrected.sentences[0].text.startswith("The passages found do not answer the question as asked.")
+    assert corrected.sentences[1].text == f"“{SANCTIONS}”" and corrected.citations[0].quote == SANCTIONS
+    calls.clear()
+    refused = finalize("What is the population of Pyongyang?", "What is the population of Pyongyang?",
+                       json.dumps({"sentences": [{"text": GOV_000, "cites": [3]}]}), SENTS, SupportJudge(), "s",
+                       asked=says(True))
+    assert refused.refused and calls == []  # the word-level check refused first: no model call spent
+

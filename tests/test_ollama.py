@@ -237,3 +237,16 @@ def test_standin_speaks_the_official_clients_wire_format(standin: OllamaStandin)
     assert lines[-1]["message"] == {"role": "assistant", "content": ""} and lines[-1]["done_reason"] == "length"
     for key in ("prompt_eval_count", "eval_count", "prompt_eval_duration", "eval_duration", "total_duration"):
         assert isinstance(lines[-1][key], int)
+
+
+def test_scored_returns_the_constrained_answer_and_no_scores_when_the_server_reports_none(
+    standin: OllamaStandin, tmp_path: Path
+) -> None:
+    """The stand-in, like an older Ollama, sends no log-probabilities: `scored` (the premise check's call)
+    still returns the schema-valid answer, with empty scores, so the check decides by the verdict itself."""
+    text, scores = OllamaBackend(settings(tmp_path, standin.url)).scored(MESSAGES, SCHEMA, ("yes", "no"))
+    CityDigit.model_validate_json(text, strict=True)
+    assert scores == {}
+    path, body = standin.requests[-1]
+    assert path == "/api/chat" and body["stream"] is False and body["format"] == SCHEMA
+    assert body["logprobs"] is True and body["top_logprobs"] == 10

@@ -4,15 +4,21 @@ no topic vocabulary in code."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import SEEDS
 
+from assistant.config import Settings
+from assistant.llm import Backend, Message, Scored, get_backend, option_logprobs
 from assistant.verify import (
+    DOUBT,
     SupportJudge,
     Vocabulary,
     aligned_differences,
     answerability,
+    answers_as_asked,
     names,
     question_kind,
     spelling_variants,
@@ -318,3 +324,64 @@ def test_a_name_or_place_answer_comes_from_a_sentence_about_the_question() -> No
     assert answerability("Who rejected the proposal for a new harbour?", rejected, [rejected]) == (True, "ok")
     assert answerability("Who did the Lyon mayor meet?", "He met Anne Martin.",
                          ["In Lyon, the mayor met Anne Martin."]) == (True, "ok")
+
+
+# A constructed text (no corpus's words): each "no" question changes one common noun or relation of a "yes" one, the
+# kind of false premise no word list tells from a paraphrase.
+OPENING = ("The city library opened in 1931, two years after a fire destroyed the old town hall. Its first director "
+           "was the poet Anna Berg, who ran it until 1950.")
+
+
+@pytest.fixture(scope="module")
+def model(seed_cfg: Settings) -> Backend:
+    return get_backend(seed_cfg, "embedded")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "answered"), [
+    ("When did the city library open?", True),
+    ("Who was the first director of the library?", True),
+    ("When did the city museum open?", False),
+    ("Which building did a flood destroy?", False),
+])
+def test_the_model_check_reads_a_changed_noun_or_relation(model: Backend, question: str, answered: bool) -> None:
+    assert answers_as_asked(model, question, [OPENING]) is answered
+
+
+class Verdict:
+    """A backend that answers the premise check with a fixed output and fixed yes/no log-probabilities."""
+
+    name, model = "fixed", "fixed"
+
+    def __init__(self, raw: str, scores: dict[str, float]) -> None:
+        self.raw, self.scores = raw, scores
+
+    def stream(self, *_: object) -> Iterator[str]:
+        raise AssertionError("the premise check makes one scored call, never a streamed one")
+
+    def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
+        assert options == ("yes", "no") and "Question: Q?" in messages[-1]["content"]
+        return self.raw, self.scores
+
+
+def test_an_answer_is_withheld_only_when_the_model_clearly_prefers_no() -> None:
+    """The small model's "no" is noisy near even odds, so a "no" withholds the answer only when it beats "yes" by
+    more than `DOUBT`; a server without log-probabilities decides by its verdict; anything else withholds it."""
+    no = '{"answers":"no"}'
+    assert answers_as_asked(Verdict(no, {"yes": -1.0, "no": -1.0 + DOUBT / 2}), "Q?", ["text"])
+    assert not answers_as_asked(Verdict(no, {"yes": -2.0, "no": -2.0 + DOUBT * 2}), "Q?", ["text"])
+    assert answers_as_asked(Verdict('{"answers":"yes"}', {}), "Q?", ["text"])
+    assert not answers_as_asked(Verdict(no, {}), "Q?", ["text"])
+    assert not answers_as_asked(Verdict("{", {}), "Q?", ["text"])
+
+
+def test_option_scores_are_read_where_the_model_wrote_its_verdict() -> None:
+    """llama.cpp and Ollama both list, per generated token, its top alternatives: the scores come from the first
+    token that IS an option (not the JSON punctuation before it); an option outside the top ones is very unlikely."""
+    tokens = [{"token": '{"', "top_logprobs": [{"token": '{"', "logprob": 0.0}]},
+              {"token": "no", "top_logprobs": [{"token": "no", "logprob": -0.3}, {"token": "yes", "logprob": -1.9}]},
+              {"token": '"}', "top_logprobs": []}]
+    assert option_logprobs(tokens, ("yes", "no")) == {"yes": -1.9, "no": -0.3}
+    assert option_logprobs(tokens[:2] + [{"token": "yes", "top_logprobs": []}], ("yes", "maybe")) == {
+        "yes": -30.0, "maybe": -30.0}
+    assert option_logprobs(tokens[:1], ("yes", "no")) == {}
