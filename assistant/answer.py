@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -537,7 +538,7 @@ class Answerer:
         answer = finalize(question, standalone, raw, sents, self.judge, searched,
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
                           {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs},
-                          self._asked if self.cfg.premise_check else None)
+                          partial(answers_as_asked, self.backend) if self.cfg.premise_check else None)
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()
@@ -554,9 +555,6 @@ class Answerer:
             "gen_tok_per_s": round(stats.generate_per_s, 1),
         }
         yield ("answer", answer)
-
-    def _asked(self, question: str, evidence: list[str]) -> bool:
-        return answers_as_asked(self.backend, question, evidence)
 
     def _counterparts(
         self, raw: str, sents: list[PromptSentence], passages: list[Passage], question: str

