@@ -250,9 +250,7 @@ class EmbeddedBackend:
                                    "logprobs": True, "top_logprobs": TOP_LOGPROBS, "id_slot": SCORED_SLOT}
         if self.runtime == "llama-server":
             with self._post_server({**request, "json_schema": schema}) as resp:
-                body = resp.read()
-            ok = resp.status_code == 200
-            result: Any = json.loads(body) if ok else {"message": body[:200].decode(errors="replace")}
+                result: Any = json.loads(resp.read())
         else:
             with self._lock:
                 result = self.server.handle_chat_completions({**request, "grammar": compact_grammar(schema)})
@@ -266,13 +264,15 @@ class EmbeddedBackend:
 
     @contextmanager
     def _post_server(self, request: dict[str, Any], stats: Stats | None = None) -> Iterator[Any]:
-        """POST a chat request to llama-server, turning transport failures into one LLMError that says whether
-        the server exited and where its log is."""
+        """POST a chat request to llama-server, turning a refusal (non-200) and transport failures into one
+        LLMError each: the status and the server's words, or whether the server exited and where its log is."""
         import httpx
 
         try:
             with httpx.stream("POST", f"{self.process.url}/v1/chat/completions", json=request,
                               timeout=httpx.Timeout(600, connect=5)) as resp:
+                if resp.status_code != 200:
+                    raise LLMError(f"llama-server answered HTTP {resp.status_code}: {resp.read()[:200]!r}")
                 yield resp
         except httpx.HTTPError as exc:
             if stats is not None:
@@ -289,8 +289,6 @@ class EmbeddedBackend:
         t0 = time.perf_counter()
         try:
             with self._post_server(request, stats) as resp:
-                if resp.status_code != 200:
-                    raise LLMError(f"llama-server answered HTTP {resp.status_code}: {resp.read()[:200]!r}")
                 for line in resp.iter_lines():
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
