@@ -20,7 +20,7 @@ import yaml
 
 from assistant.answer import PREMISE, Answer, Answerer
 from assistant.config import REPO_ROOT
-from assistant.verify import SupportJudge
+from assistant.verify import Judge, SupportJudge
 
 EVAL_DIR = REPO_ROOT / "eval"
 HIGHER_IS_BETTER = {"retrieval_recall_at_k", "fact_recall", "citation_recall", "citation_precision",
@@ -120,10 +120,15 @@ def agreement(verdicts: list[bool], pairs: list[Pair]) -> dict[str, float]:
             "balanced_accuracy": round((accepted + rejected) / 2, 3)}
 
 
-def judge_pairs(judge: SupportJudge, pairs: list[Pair]) -> dict[str, Any]:
-    """Verdicts on every pair, their agreement with the labels where labelled, and the judge's ms per pair."""
+def judge_pairs(judge: Judge, pairs: list[Pair], progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Verdicts on every pair, their agreement with the labels where labelled, and the judge's ms per pair.
+    `progress(done)` after each pair: a model judge takes seconds a pair."""
     t0 = time.perf_counter()
-    verdicts = [judge.judge(claim, evidence, question) for claim, evidence, question, _ in pairs]
+    verdicts = []
+    for claim, evidence, question, _ in pairs:
+        verdicts.append(judge.judge(claim, evidence, question))
+        if progress:
+            progress(len(verdicts))
     ms = 1000 * (time.perf_counter() - t0) / max(1, len(pairs))
     return {"judge": judge.name, "pairs": len(pairs), "ms_per_pair": round(ms, 3),
             "verdicts": [v.__dict__ for v in verdicts], **agreement([v.supported for v in verdicts], pairs)}

@@ -264,11 +264,20 @@ def test_verify_reports_the_judges_accuracy_on_labelled_pairs_and_rejects_a_bad_
         {"claim": "The bridge is painted red.", "evidence": ["It spans the harbour."], "label": "not_supported"},
     ]
     pairs.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    done = run(["verify", str(pairs), "--json"], tmp_path / "index")
+    done = run(["verify", str(pairs), "--judge", "lexical", "--json"], tmp_path / "index")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["pairs"] == 4 and report["balanced_accuracy"] == 1.0
     assert [v["supported"] for v in report["verdicts"]] == [True, False, True, False]
+    model = run(["verify", str(pairs), "--judge", "model", "--json"], tmp_path / "index", BRIEFING_BACKEND="embedded",
+                BRIEFING_EMBEDDED_MODEL="smollm2-135m", BRIEFING_EMBEDDED_RUNTIME="xllamacpp")
+    assert model.returncode == 0, model.stderr
+    judged = json.loads(model.stdout)  # the small test model's verdicts are not the point: the judge's reading is
+    assert judged["pairs"] == 4 and judged["judge"].startswith("model (embedded smollm2-135m")
+    for v in judged["verdicts"]:
+        assert v["reason"].startswith("model log-odds") and v["supported"] is (v["score"] > 0)
+    unknown = run(["verify", str(pairs), "--judge", "oracle"], tmp_path / "index")
+    assert unknown.returncode == 2 and "unknown judge 'oracle'" in unknown.stderr and "Traceback" not in unknown.stderr
     pairs.write_text(json.dumps(rows[0]) + "\n{\"claim\": 3}\n", encoding="utf-8")
     bad = run(["verify", str(pairs)], tmp_path / "index")
     assert bad.returncode != 0 and "pairs.jsonl:2:" in bad.stderr and "Traceback" not in bad.stderr

@@ -14,11 +14,16 @@ from assistant.config import Settings
 from assistant.llm import Backend, Message, Scored, get_backend, option_logprobs
 from assistant.verify import (
     DOUBT,
+    JUDGE_EVIDENCE_CHARS,
+    SUPPORT_ODDS,
+    ModelJudge,
+    StrictJudge,
     SupportJudge,
     Vocabulary,
     aligned_differences,
     answerability,
     answers_as_asked,
+    focus,
     names,
     question_kind,
     spelling_variants,
@@ -349,18 +354,22 @@ def test_the_model_check_reads_a_changed_noun_or_relation(model: Backend, questi
 
 
 class Verdict:
-    """A backend that answers the premise check with a fixed output and fixed yes/no log-probabilities."""
+    """A backend that answers a scored check with a fixed output and fixed option log-probabilities, and keeps the
+    prompts it was shown."""
 
     name, model = "fixed", "fixed"
 
-    def __init__(self, raw: str, scores: dict[str, float]) -> None:
-        self.raw, self.scores = raw, scores
+    def __init__(self, raw: str, scores: dict[str, float], options: tuple[str, ...] = ("yes", "no"),
+                 shown: str = "Question: Q?") -> None:
+        self.raw, self.scores, self.options, self.shown = raw, scores, options, shown
+        self.prompts: list[str] = []
 
     def stream(self, *_: object) -> Iterator[str]:
-        raise AssertionError("the premise check makes one scored call, never a streamed one")
+        raise AssertionError("a scored check makes one scored call, never a streamed one")
 
     def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
-        assert options == ("yes", "no") and "Question: Q?" in messages[-1]["content"]
+        assert options == self.options and self.shown in messages[-1]["content"]
+        self.prompts.append(messages[-1]["content"])
         return self.raw, self.scores
 
 
@@ -385,3 +394,62 @@ def test_option_scores_are_read_where_the_model_wrote_its_verdict() -> None:
     assert option_logprobs(tokens[:2] + [{"token": "yes", "top_logprobs": []}], ("yes", "maybe")) == {
         "yes": -30.0, "maybe": -30.0}
     assert option_logprobs(tokens[:1], ("yes", "no")) == {}
+
+
+def test_the_model_judge_accepts_a_claim_only_above_even_odds_and_reads_a_bare_verdict() -> None:
+    """The model judge's verdict is its log-odds of "supported" over "not" against `SUPPORT_ODDS`; a server without
+    log-probabilities decides by the verdict it wrote; unreadable output or no evidence is never support."""
+    yes, claim = '{"verdict":"supported"}', "Claim: The bridge opened in 1932."
+
+    def judged(raw: str, scores: dict[str, float], evidence: str = "It opened in 1932.") -> tuple[bool, float]:
+        v = ModelJudge(Verdict(raw, scores, ("supported", "not"), claim)).judge("The bridge opened in 1932.", evidence)
+        return v.supported, v.score
+
+    assert judged(yes, {"supported": -0.2, "not": -1.9}) == (True, 1.7)
+    assert judged(yes, {"supported": -1.0, "not": -1.0 + SUPPORT_ODDS + 0.1})[0] is False
+    assert judged(yes, {}) == (True, 1.0)
+    assert judged('{"verdict":"not supported"}', {})[0] is False
+    assert judged("{", {})[0] is False
+    assert judged(yes, {"supported": 0.0, "not": -9.0}, evidence=" ") == (False, 0.0)
+
+
+def test_the_strict_judge_needs_both_judges_and_asks_the_model_only_about_what_the_words_support() -> None:
+    """Each judge's false accepts are of a different kind, so the strict one accepts only what both accept; the
+    model call (seconds) is skipped when the lexical judge (microseconds) already rejects."""
+    evidence = "The bridge was opened to traffic in 1932."
+
+    def strict(scores: dict[str, float], claim: str) -> tuple[bool, int]:
+        backend = Verdict('{"verdict":"supported"}', scores, ("supported", "not"), "Claim:")
+        return StrictJudge(SupportJudge(), ModelJudge(backend)).judge(claim, evidence).supported, len(backend.prompts)
+
+    assert strict({"supported": -0.1, "not": -3.0}, "The bridge opened in 1932.") == (True, 1)
+    assert strict({"supported": -3.0, "not": -0.1}, "The bridge opened in 1932.") == (False, 1)
+    assert strict({"supported": -0.1, "not": -3.0}, "The bridge opened in 1933.") == (False, 0)
+
+
+def test_long_evidence_is_cut_to_the_sentences_about_the_claim_in_source_order() -> None:
+    """A model judge shown a whole page would take tens of seconds and lose the sentence that matters: it sees the
+    sentences sharing most words with the claim, in the order the source has them, within its character budget."""
+    filler = [f"Section {i} describes the weather in spring and the colour of the hills." for i in range(60)]
+    page = " ".join(filler[:20] + ["The harbour bridge opened to traffic in 1932."] + filler[20:40]
+                    + ["The bridge is made of steel."] + filler[40:])
+    backend = Verdict('{"verdict":"supported"}', {"supported": -0.1, "not": -3.0}, ("supported", "not"), "Claim:")
+    assert ModelJudge(backend).judge("The steel bridge opened in 1932.", page).supported
+    shown = backend.prompts[0]
+    assert len(shown) < len(page) and len(shown) <= JUDGE_EVIDENCE_CHARS + 200
+    assert shown.index("opened to traffic in 1932") < shown.index("made of steel")
+    assert focus("The steel bridge opened in 1932.", page, len(page)) == page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("claim", "supported"), [
+    ("Anna Berg, a poet, was the library's first director.", True),
+    ("A poet headed the library when it opened.", True),
+    ("Anna Berg was a painter.", False),
+    ("The library opened in 1941.", False),
+    ("Anna Berg ran the library until 1970.", False),
+])
+def test_the_model_judge_reads_a_paraphrase_and_a_changed_detail(model: Backend, claim: str, supported: bool) -> None:
+    """The 1.5B model's measured weak spot is left out on purpose and written down in `ModelJudge`: a relation
+    turned around with every word kept ("opened before the fire" for after) is often accepted."""
+    assert ModelJudge(model).judge(claim, OPENING).supported is supported
