@@ -239,7 +239,7 @@ class ModelJudge:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.name = f"model ({backend.name} {backend.model}; log-odds of supported > {SUPPORT_ODDS:g})"
+        self.name = f"model ({backend.name} {backend.model}; log-odds of supported > {self.threshold:g})"
 
     def judge(self, claim: str, evidence: str, question: str = "") -> Verdict:
         """`question` is not shown: the claim is judged as written, as the lexical judge's callers expect."""
@@ -285,17 +285,16 @@ def focus(claim: str, evidence: str, limit: int) -> str:
     likely to state it."""
     if len(evidence) <= limit:
         return evidence
-    stems = content_stems(claim)
-    sentences = SENTENCE_END.split(evidence)
-    ranked = sorted(range(len(sentences)), key=lambda i: (-len(stems & content_stems(sentences[i])), i))
+    overlap = sentence_overlap(content_stems(claim), evidence)
+    ranked = sorted(range(len(overlap)), key=lambda i: (-overlap[i][0], i))
     chosen: list[int] = []
     used = 0
     for i in ranked:
-        if chosen and used + len(sentences[i]) > limit:
+        if chosen and used + len(overlap[i][1]) > limit:
             continue
         chosen.append(i)
-        used += len(sentences[i]) + 1
-    return " ".join(sentences[i][:limit] for i in sorted(chosen))
+        used += len(overlap[i][1]) + 1
+    return " ".join(overlap[i][1][:limit] for i in sorted(chosen))
 
 
 # Word pairs of opposite meaning (stemmed when used): language-level, like the negators. A claim that asserts one
@@ -331,16 +330,20 @@ def opposites(claim_only: set[str], evidence_only: set[str]) -> str:
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
 
 
+def sentence_overlap(stems: set[str], evidence: str) -> list[tuple[int, str]]:
+    """Each evidence sentence, in order, with how many of `stems` (a claim's content words) it shares: the
+    closeness both the lexical judge (`closest_sentences`) and the model judge (`focus`) read a long source by."""
+    return [(len(stems & content_stems(x)), x) for x in SENTENCE_END.split(evidence)]
+
+
 def closest_sentences(stems: set[str], evidence: str) -> str:
     """The evidence sentences that share at least half of the claim's words (else the one sharing most): a date or an
     opposite word elsewhere in a long source is about something else, not a contradiction of the claim."""
-    sentences = SENTENCE_END.split(evidence)
-    if len(sentences) == 1 or not stems:
+    overlap = sentence_overlap(stems, evidence)
+    if len(overlap) == 1 or not stems:
         return evidence
-    overlap = [(len(stems & content_stems(x)), x) for x in sentences]
     close = [x for n, x in overlap if n >= len(stems) / 2]
     return " ".join(close) if close else max(overlap)[1]
-
 
 
 # A measurement ("how fast", "how deep") asks for a quantity as much as "how many" does: a sentence that gives a
