@@ -34,6 +34,12 @@ CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx
 TYPICAL_PROMPT_TOKENS = 450
 TYPICAL_ANSWER_TOKENS = 60
 PROBE_TIMEOUT_S = 300
+# Share of the machine's CPU that other programs may use around a probe before its speeds are not trusted, and how
+# long each look at it lasts. Measured on 2 cores (AMD EPYC): a probe run beside another model job read generation
+# at 0.3 tok/s against 13.6 alone, a figure that would otherwise have been remembered for the machine for good.
+BUSY_SHARE = 0.25
+BUSY_SAMPLE_S = 0.5
+LOAD_BOUND = ("works", "timed out")  # probe outcomes a busy machine changes; a crash or a missing package it does not
 PROBE_TEXT = (
     "Read the notes below and answer in JSON.\n"
     + " ".join(
@@ -73,6 +79,11 @@ class Probe:
     load_s: float | None = None
     prompt_tok_s: float | None = None
     gen_tok_s: float | None = None
+    busy: float | None = None  # share of the CPU other programs used while this was measured
+
+    def untrusted(self) -> bool:
+        """Timed while other programs kept the machine busy: the speeds (or a timeout) say more about them."""
+        return self.status in LOAD_BOUND and (self.busy or 0.0) > BUSY_SHARE
 
     def answer_s(self) -> float | None:
         """Estimated seconds for a typical answer: the measure 'fastest' means here."""
@@ -82,8 +93,9 @@ class Probe:
 
     def describe(self) -> str:
         if self.status == "works" and self.answer_s() is not None:
+            busy = ", timed on a busy machine" if self.untrusted() else ""
             return (f"works (prompt {self.prompt_tok_s:.0f} tok/s, generation {self.gen_tok_s:.0f} tok/s, "
-                    f"~{self.answer_s():.1f} s per typical answer)")
+                    f"~{self.answer_s():.1f} s per typical answer{busy})")
         return f"{self.status}" + (f" ({self.detail})" if self.detail else "")
 
 
@@ -193,6 +205,31 @@ def probe(runtime: str, cfg: Settings, model: str) -> Probe:
     return Probe(runtime, version=version, **result)
 
 
+def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all CPUs together since boot, from the first line of /proc/stat; None where it
+    cannot be read. Idle and I/O wait are not busy; steal is, since a hypervisor taking the CPU slows a probe too."""
+    try:
+        ticks = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:
+        return None
+    total = sum(ticks)  # user nice system idle iowait irq softirq steal (guest time is already inside user)
+    return total - ticks[3] - ticks[4], total
+
+
+def busy_elsewhere(read: Callable[[], tuple[int, int] | None] = cpu_times, seconds: float = BUSY_SAMPLE_S) -> float:
+    """Share of the machine's CPU that other programs use, over `seconds` while this process sleeps (0.0 where the
+    counters cannot be read). Why: a probe is timed once and remembered for the machine; timed beside another model
+    job on a small machine, it reads many times too slow and could pick the slower runtime for good."""
+    before = read()
+    time.sleep(seconds)
+    after = read()
+    if before is None or after is None or after[1] <= before[1]:
+        return 0.0
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def decide(probes: dict[str, Probe]) -> tuple[str, str] | None:
     """The fastest working runtime and why, or None when none works."""
     working = [p for p in probes.values() if p.answer_s() is not None]
@@ -211,6 +248,8 @@ def known_choice(cfg: Settings, model: str) -> Choice | None:
         return Choice(cfg.embedded_runtime, "set by BRIEFING_EMBEDDED_RUNTIME / briefing.toml", probes, explicit=True)
     if any(r not in probes for r in RUNTIMES):
         return None
+    if any(p.untrusted() for p in probes.values()) and busy_elsewhere() <= BUSY_SHARE:
+        return None  # timed on a busy machine, and this one is quiet now: time them again
     return _pick(probes)
 
 
@@ -229,12 +268,19 @@ def choose(cfg: Settings, model: str, say: Callable[[str], None], *, refresh: bo
         return known
     key, cpu, probes = remembered(cfg, model)
     say(f"checking which llama.cpp runtime runs {model} on this CPU ({cpu.model}); done once per machine")
-    for runtime in RUNTIMES:
-        if refresh or runtime not in probes:
-            probes[runtime] = probe(runtime, cfg, model)
-            say(f"  {runtime}: {probes[runtime].describe()}")
+    fresh = [r for r in RUNTIMES if refresh or r not in probes or probes[r].untrusted()]
+    busy = busy_elsewhere()
+    for runtime in fresh:
+        probes[runtime] = probe(runtime, cfg, model)
+        say(f"  {runtime}: {probes[runtime].describe()}")
+    busy = max(busy, busy_elsewhere())
+    for runtime in fresh:
+        probes[runtime].busy = round(busy, 2)
+    if any(probes[r].untrusted() for r in fresh):
+        say(f"  other programs kept {busy:.0%} of the CPU busy while measuring: these speeds are used until a start "
+            "finds the machine quiet, which measures them again")
     _save(memory_path(cfg), key, cpu, probes)
-    return known_choice(cfg, model) or _pick(probes)
+    return _pick(probes)
 
 
 def record_crash(cfg: Settings, model: str, runtime: str, detail: str) -> None:

@@ -19,13 +19,19 @@ from assistant import runtimes
 from assistant.config import Settings
 from assistant.llm import EmbeddedBackend, LLMError, Stats
 from assistant.model_files import package_file
-from assistant.runtimes import CpuInfo, Probe
+from assistant.runtimes import CpuInfo, Probe, busy_elsewhere
 
 SCHEMA = {"type": "object", "properties": {"digit": {"type": "integer", "enum": [1, 2, 3]}},
           "required": ["digit"], "additionalProperties": False}
 MESSAGES = [{"role": "user", "content": "Pick a digit. Answer in JSON."}]
 INTEL = "model name\t: Intel(R) Xeon(R) Platinum\nflags\t\t: fpu sse4_2 avx avx2 fma f16c avx512f amx_tile amx_int8\n"
 AMD = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx avx2 fma f16c\n"
+
+
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is remembered must not hang on whatever else the test machine runs: the busy check is its own test."""
+    monkeypatch.setattr(runtimes, "busy_elsewhere", lambda: 0.0)
 
 
 def sigill_server(tmp_path: Path) -> tuple[Path, Path]:
@@ -138,3 +144,52 @@ def test_real_llama_server_on_an_emulated_avx2_only_cpu_is_detected_as_crashed(t
     cfg = settings(tmp_path, llama_server_bin=wrapper)
     result = runtimes.probe("llama-server", cfg, cfg.embedded_model)
     assert (result.status, result.detail) == ("crashed", "SIGILL at load")
+
+
+def test_cpu_busy_share_is_read_from_the_kernel_counters(tmp_path: Path) -> None:
+    stat_file = tmp_path / "stat"
+    stat_file.write_text("cpu  600 0 200 900 100 50 50 100 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
+    assert runtimes.cpu_times(stat_file) == (1000, 2000)  # busy counts steal, not idle or I/O wait
+    assert runtimes.cpu_times(tmp_path / "absent") is None
+    readings = iter([(1000, 2000), (1300, 2400)])
+    assert busy_elsewhere(lambda: next(readings), seconds=0) == 0.75
+    assert busy_elsewhere(lambda: None, seconds=0) == 0.0
+
+
+def test_speeds_timed_on_a_busy_machine_are_timed_again_once_it_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtimes are stand-ins here (no model is loaded): what is under test is what is remembered and when a
+    start measures again."""
+    outcomes = {"llama-server": Probe("llama-server", "crashed", "SIGILL at load"),
+                "xllamacpp": Probe("xllamacpp", "works", prompt_tok_s=16, gen_tok_s=0.3)}
+    probed: list[str] = []
+
+    def fake_probe(runtime: str, cfg: Settings, model: str) -> Probe:
+        probed.append(runtime)
+        return outcomes[runtime]
+
+    monkeypatch.setattr(runtimes, "probe", fake_probe)
+    cfg = settings(tmp_path)
+    busy = 0.6
+    monkeypatch.setattr(runtimes, "busy_elsewhere", lambda: busy)
+    said: list[str] = []
+    assert runtimes.choose(cfg, cfg.embedded_model, said.append).runtime == "xllamacpp"
+    assert any("60% of the CPU busy" in line for line in said)
+    remembered = runtimes.remembered(cfg, cfg.embedded_model)[2]
+    assert remembered["llama-server"].status == "crashed" and remembered["xllamacpp"].untrusted()
+    assert "timed on a busy machine" in remembered["xllamacpp"].describe()
+
+    said = []  # still busy: the remembered choice is used, nothing is timed again
+    assert runtimes.choose(cfg, cfg.embedded_model, said.append).runtime == "xllamacpp"
+    assert said == [] and probed == ["llama-server", "xllamacpp"]
+
+    busy = 0.05  # quiet: only the runtime timed under load is timed again, the crash stays a fact of the CPU
+    outcomes["xllamacpp"] = Probe("xllamacpp", "works", prompt_tok_s=45, gen_tok_s=13)
+    assert runtimes.choose(cfg, cfg.embedded_model, said.append).runtime == "xllamacpp"
+    assert probed == ["llama-server", "xllamacpp", "xllamacpp"] and not any("busy" in line for line in said)
+    assert runtimes.remembered(cfg, cfg.embedded_model)[2]["xllamacpp"].gen_tok_s == 13
+
+    said = []
+    assert runtimes.choose(cfg, cfg.embedded_model, said.append).runtime == "xllamacpp"
+    assert said == [] and len(probed) == 3
