@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assistant.config import Settings
+from assistant.lexical import name_terms
 from assistant.llm import Backend, Message, Stats, get_backend, prompt
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
@@ -35,6 +36,7 @@ from assistant.verify import (
     spelling_variants,
     stem,
     ungrounded,
+    without_source,
 )
 
 REFUSAL = "The sources do not say."
@@ -353,7 +355,7 @@ def finalize(
     question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
     unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(),
     retrieved: dict[str, list[tuple[int, str]]] | None = None,
-    asked: Callable[[str, list[str]], bool] | None = None,
+    asked: Callable[[str, list[str]], bool] | None = None, names: dict[str, frozenset[str]] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -363,7 +365,9 @@ def finalize(
     A question whose specific terms the cited passages do not state gets a correction, not an
     answer (`correction`). `common` are the collection's ubiquitous stems (`verify.Vocabulary`);
     `retrieved` each document's retrieved passages as (start, text): where a name the cited passage omits may be
-    written (`earlier_text`). `asked(question, cited texts)` is the last check, made only when all the others pass
+    written (`earlier_text`). `names` are the retrieved documents' name terms (`lexical.name_terms`): a question's
+    attribution that names every cited document ("according to GAO-07-283") is not asked of the cited sentences
+    (`verify.without_source`). `asked(question, cited texts)` is the last check, made only when all the others pass
     (`verify.answers_as_asked`, a model call): when it finds the question not answered as asked, a correction again.
     """
     valid = {s.n for s in sents}
@@ -389,14 +393,16 @@ def finalize(
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
         context = " ".join(dict.fromkeys(sents[n - 1].context or sents[n - 1].text for c in supported for n in c[1]))
-        missing = ungrounded(standalone, context, earlier_text([sents[n - 1] for c in supported for n in c[1]],
-                                                               retrieved or {}))
+        cited_names = [(names or {}).get(sents[n - 1].doc, frozenset()) for c in supported for n in c[1]]
+        asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
+        missing = ungrounded(asked_of_text, context, earlier_text([sents[n - 1] for c in supported for n in c[1]],
+                                                                  retrieved or {}))
         if missing:
             return correction(question, standalone, missing, supported, sents, searched)
         cited = [sents[n - 1].text for c in supported for n in c[1]]
-        ok, why = answerability(standalone, " ".join(c[0] for c in supported), cited, common)
+        ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), cited, common)
         refusal = None if ok else why
-        if ok and asked is not None and not asked(standalone, list(dict.fromkeys(cited))):
+        if ok and asked is not None and not asked(asked_of_text, list(dict.fromkeys(cited))):
             return correction(question, standalone, [], supported, sents, searched)
     if refusal:
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
@@ -538,7 +544,9 @@ class Answerer:
         answer = finalize(question, standalone, raw, sents, self.judge, searched,
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
                           {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs},
-                          partial(answers_as_asked, self.backend) if self.cfg.premise_check else None)
+                          partial(answers_as_asked, self.backend) if self.cfg.premise_check else None,
+                          {d: frozenset(name_terms(d, str(self.retriever.documents.get(d, {}).get("title") or "")))
+                           for d in docs})
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

@@ -17,7 +17,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -608,7 +608,23 @@ QUALIFIERS = frozenset("""least most first last only largest smallest biggest hi
     newest youngest longest shortest greatest fewest best worst""".split())  # noqa: SIM905
 
 
-ATTRIBUTION = re.compile(r"\baccording to [^,?]*,?", re.IGNORECASE)
+# How a question names its source: "according to X", "as reported by X", "as stated in X" (X runs to the next comma).
+ATTRIBUTION = re.compile(
+    r",?\s*\b(?:according to|as (?:stated|reported|described|written|noted) (?:in|by))\s+([^,;?]+),?", re.IGNORECASE)
+
+
+def without_source(question: str, named: Callable[[frozenset[str]], bool]) -> str:
+    """The question with each attribution ("according to GAO-07-283", "as reported by CRS") left out whose content
+    stems `named` finds naming the source document: what a question asks of a document is in its passages, while
+    the document's name is in its file name or title, so no sentence needs to repeat it (retrieval and the checks
+    pass `named` for the indexed and the cited documents). An attribution that names no document ("according to the
+    minister", "according to official assessments") is something a passage must state, and stays; so does a
+    question that is nothing but an attribution."""
+    def drop(found: re.Match[str]) -> str:
+        stems = frozenset(content_stems(found.group(1)))
+        return " " if stems and named(stems) else found.group(0)
+
+    return " ".join(ATTRIBUTION.sub(drop, question).split()) or question
 
 
 def premise_terms(question: str) -> list[str]:

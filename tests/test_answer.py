@@ -23,6 +23,7 @@ from assistant.answer import (
 )
 from assistant.config import Settings
 from assistant.indexing import ingest
+from assistant.lexical import name_terms
 from assistant.retrieval import Retriever
 from assistant.verify import SupportJudge, aligned_differences
 
@@ -344,3 +345,22 @@ def test_the_model_check_is_asked_last_and_its_no_gives_a_cited_correction() -> 
                        asked=says(True))
     assert refused.refused and calls == []  # the word-level check refused first: no model call spent
 
+
+
+def test_an_attribution_naming_the_cited_document_is_not_asked_of_its_sentences() -> None:
+    """"According to GAO-09-114" names the report, whose sentences never repeat its own name: cited from that report,
+    the answer stands; the same sentence cited from a document of another name leaves the attribution a term the
+    sources must ground, and the answer is not given as asked."""
+    text = "Historically, water use peaked around 1980 and has declined since. Rates rose in 2001."
+    raw = json.dumps({"sentences": [{"text": "Water use peaked around 1980.", "cites": [1]}]})
+    question = "Around what year did water use peak, according to GAO-09-114?"
+
+    def final(doc: str) -> Answer:
+        shown = [_sent(1, doc, text, "Historically, water use peaked around 1980 and has declined since.")]
+        names = {doc: frozenset(name_terms(doc, "Water Supply: Key Issues"))}
+        return finalize(question, question, raw, shown, SupportJudge(), "s", names=names)
+
+    named = final("reports/gao_09_114_water_supply.pdf")
+    assert not named.refused and "1980" in named.answer, named.refusal_reason
+    other = final("reports/crs_r4410_water_supply.pdf")
+    assert other.refused or other.ungrounded, "an attribution no cited document bears must not pass unasked"

@@ -12,7 +12,8 @@ from assistant.config import Settings
 from assistant.embeddings import get_embedder
 from assistant.indexing import ingest
 from assistant.ingest import IngestError, load
-from assistant.retrieval import QueryError, Retriever
+from assistant.lexical import name_terms
+from assistant.retrieval import QueryError, Retriever, without_named_source
 from assistant.store import Index, ModelMismatch, StoreError
 
 
@@ -177,3 +178,30 @@ def test_warming_the_vectors_never_raises_and_leaves_errors_to_the_search(cfg: S
     index.warm()  # the collection is gone: swallowed here
     with pytest.raises(Exception):  # noqa: B017 - Chroma's own error for a deleted collection
         index.nearest(get_embedder(cfg).get_query_embedding("sanctions"), 3)
+
+
+def test_an_attribution_naming_a_document_is_left_out_of_the_dense_query_only() -> None:
+    names = [frozenset(name_terms("reports/gao_07_283_crude_oil.pdf", "Crude Oil: Uncertainty about Future Supply")),
+             frozenset(name_terms("crs_rs22331.pdf", "Congressional Research Service"))]
+    assert without_named_source("Around what year did production peak, according to GAO-07-283?", names) \
+        == "Around what year did production peak ?"
+    assert without_named_source("According to the Congressional Research Service, what is a mine?", names) \
+        == "what is a mine?"
+    assert without_named_source("As reported by CRS, who signed it?", names) == "who signed it?"
+    for kept in ("According to the minister, how many were deployed?",  # names no document: a passage must say it
+                 "How many were deployed, according to official assessments?",
+                 "According to GAO-07-283"):  # nothing else to search for
+        assert without_named_source(kept, names) == kept
+
+
+def test_the_dense_half_sees_the_question_without_the_named_source(
+    seed_cfg: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retriever = Retriever(seed_cfg)
+    embedded: list[str] = []
+    embed = retriever.embedder.get_query_embedding
+    monkeypatch.setattr(retriever.embedder, "get_query_embedding", lambda q: embedded.append(q) or embed(q))
+    named = f"Who hosted the governor, according to {SEED_002.stem}?"
+    assert retriever.search(named, 3) and embedded[-1] == "Who hosted the governor ?"
+    assert retriever.search("Who hosted the governor, according to the ministry?", 3)
+    assert embedded[-1] == "Who hosted the governor, according to the ministry?"
