@@ -338,7 +338,7 @@ def eval_(
             def progress(done: int, total: int, name: str) -> None:
                 bar.update(task, completed=done, description=name)
 
-            result_report = ev.evaluate(cases, answerer, limits, progress)
+            result_report = ev.evaluate(cases, answerer, limits, progress, subset=bool(only or sample))
     if report is not None:
         md, page = ev.write_report(result_report, report)
         err.print(f"report: {md} {page}")
@@ -353,7 +353,7 @@ def eval_(
             table.add_column(col)
         for name, value in result_report["metrics"].items():
             gate = result_report["gates"].get(name)
-            verdict = "" if not gate else ("[green]pass[/]" if gate["pass"] else "[bold red]FAIL[/]")
+            verdict = "" if not gate else ev.gate_verdict(gate, "[green]pass[/]", "[bold red]FAIL[/]")
             table.add_row(name, "n/a" if value is None else str(value), f"{gate['kind']} {gate['gate']}" if gate
                           else "", verdict)
         out.print(table)
@@ -362,7 +362,7 @@ def eval_(
         for case in result_report["cases"]:
             if case["why"]:
                 out.print(f"[red]✗[/] {case['id']}: {'; '.join(case['why'])}", soft_wrap=True)
-    if not all(g["pass"] for g in result_report["gates"].values()):
+    if any(g["pass"] is False for g in result_report["gates"].values()):
         raise typer.Exit(1)
 
 

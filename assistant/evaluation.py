@@ -264,17 +264,29 @@ def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float | Non
     }
 
 
-def check_gates(values: dict[str, float | None], gates: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """min gates for higher-is-better metrics, max gates for the rest (out-of-range, latency)."""
-    out = {}
+UNMEASURED = "no case of this suite measures it"
+UNSELECTED = "no selected case measures it"
+
+
+def check_gates(
+    values: dict[str, float | None], gates: dict[str, float], subset: bool = False
+) -> dict[str, dict[str, Any]]:
+    """min gates for higher-is-better metrics, max gates for the rest (out-of-range, latency).
+
+    A gate no case measured is never a pass: on the whole suite it fails (the gates file asks for what the facts
+    cannot show); on cases picked with `--only`/`--sample` it is not judged (`pass` None) and says why. Either way
+    it is reported beside the others, not raised: the answers already paid for stay in the report."""
+    out: dict[str, dict[str, Any]] = {}
     for name, limit in gates.items():
         if name not in values:
             raise EvalError(f"gate {name!r} names no metric")
         value = values[name]
+        gate: dict[str, Any] = {"value": value, "gate": limit, "kind": "min" if name in HIGHER_IS_BETTER else "max"}
         if value is None:
-            raise EvalError(f"gate {name!r}: no case of this suite measures it")
-        ok = value >= limit if name in HIGHER_IS_BETTER else value <= limit
-        out[name] = {"value": value, "gate": limit, "kind": "min" if name in HIGHER_IS_BETTER else "max", "pass": ok}
+            gate |= {"pass": None, "note": UNSELECTED} if subset else {"pass": False, "note": UNMEASURED}
+        else:
+            gate["pass"] = value >= limit if name in HIGHER_IS_BETTER else value <= limit
+        out[name] = gate
     return out
 
 
@@ -288,9 +300,10 @@ def load_gates(path: Path) -> dict[str, float]:
 
 def evaluate(
     cases: list[dict[str, Any]], answerer: Answerer, gates: dict[str, float],
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None, subset: bool = False,
 ) -> dict[str, Any]:
-    """Run every case; return the JSON report (metrics, gates, judge, backend, cases)."""
+    """Run every case; return the JSON report (metrics, gates, judge, backend, cases). `subset`: the cases are a
+    selection of the suite (`check_gates`)."""
     judge = answerer.judge
     judge_ba = judge_accuracy(judge)
     results = []
@@ -304,7 +317,7 @@ def evaluate(
     values = metrics(results, judge_ba)
     return {
         "metrics": values,
-        "gates": check_gates(values, gates),
+        "gates": check_gates(values, gates, subset),
         "judge": {"name": judge.name, "balanced_accuracy": judge_ba},
         "backend": answerer.backend.name,
         "model": answerer.backend.model,
@@ -321,6 +334,12 @@ def _by_category(report: dict[str, Any]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in sorted(cats.items())}
 
 
+def gate_verdict(gate: dict[str, Any], passed: str, failed: str) -> str:
+    """How a gate's outcome reads in a report or table: passed, failed, or why it was not judged or not measured."""
+    verdict = "not judged" if gate["pass"] is None else passed if gate["pass"] else failed
+    return f"{verdict} ({gate['note']})" if gate.get("note") else verdict
+
+
 def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """report.md for reading, report.html with per-category bars for looking."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -331,7 +350,7 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
         gate = report["gates"].get(name)
         lines.append(f"| {name} | {'n/a' if value is None else value} | "
                      f"{gate['kind'] + ' ' + str(gate['gate']) if gate else ''} | "
-                     f"{'' if not gate else ('yes' if gate['pass'] else '**NO**')} |")
+                     f"{'' if not gate else gate_verdict(gate, 'yes', '**NO**')} |")
     lines += ["", "## Cases", ""]
     for c in report["cases"]:
         status = "ok" if not c["why"] else "FAIL: " + "; ".join(c["why"])
@@ -347,8 +366,9 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
         f"</div><b>{share:.0%}</b></div>" for cat, share in _by_category(report).items()
     )
     rows = "".join(
-        f"<tr class={'ok' if g['pass'] else 'bad'}><td>{html.escape(n)}</td><td>{g['value']}</td>"
-        f"<td>{g['kind']} {g['gate']}</td></tr>" for n, g in report["gates"].items()
+        f"<tr class={ {True: 'ok', False: 'bad', None: 'na'}[g['pass']]}><td>{html.escape(n)}</td><td>{g['value']}</td>"
+        f"<td>{g['kind']} {g['gate']}</td><td>{html.escape(gate_verdict(g, 'pass', 'FAIL'))}</td></tr>"
+        for n, g in report["gates"].items()
     )
     cases = "".join(
         f"<details><summary class={'ok' if not c['why'] else 'bad'}>{html.escape(c['id'])}: "

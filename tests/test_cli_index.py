@@ -281,3 +281,33 @@ def test_verify_reports_the_judges_accuracy_on_labelled_pairs_and_rejects_a_bad_
     pairs.write_text(json.dumps(rows[0]) + "\n{\"claim\": 3}\n", encoding="utf-8")
     bad = run(["verify", str(pairs)], tmp_path / "index")
     assert bad.returncode != 0 and "pairs.jsonl:2:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_eval_keeps_its_answers_when_a_gate_has_nothing_to_measure(tmp_path: Path) -> None:
+    """A run of selected cases (`--only`) may hold no case a gate measures (no unanswerable question among them): the
+    answers already paid for are reported and that gate is "not judged"; on the whole suite the same gate fails with
+    the reason, after the report, never as a traceback that loses the run. The small test model answers: what it
+    says is not the point, the report's shape and the exit code are."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bridge.txt").write_text("The harbour bridge opened to traffic in 1932. It is made of steel.\n",
+                                     encoding="utf-8")
+    facts = tmp_path / "facts.yaml"
+    facts.write_text(json.dumps([{"id": "b1", "question": "When did the harbour bridge open?", "category":
+                                  "single_doc", "expected": [["1932"]], "support": [{"doc": "bridge.txt", "quote":
+                                  "The harbour bridge opened to traffic in 1932."}]}]), encoding="utf-8")
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("gates:\n  unanswerable_refused: 0.9\n  out_of_range_citations: 0\n", encoding="utf-8")
+    small = {"BRIEFING_BACKEND": "embedded", "BRIEFING_EMBEDDED_MODEL": "smollm2-135m",
+             "BRIEFING_EMBEDDED_RUNTIME": "xllamacpp"}
+    args = ["eval", "--docs", str(docs), "--facts", str(facts), "--gates", str(gates), "--json"]
+    picked = run([*args, "--only", "b1"], tmp_path / "index", **small)
+    assert picked.returncode == 0, picked.stderr
+    report = json.loads(picked.stdout)
+    assert [c["id"] for c in report["cases"]] == ["b1"] and report["metrics"]["unanswerable_refused"] is None
+    assert report["gates"]["unanswerable_refused"] == {"value": None, "gate": 0.9, "kind": "min", "pass": None,
+                                                       "note": "no selected case measures it"}
+    assert report["gates"]["out_of_range_citations"]["pass"] is True
+    whole = run(args, tmp_path / "index", **small)
+    assert whole.returncode == 1 and "Traceback" not in whole.stderr
+    assert json.loads(whole.stdout)["gates"]["unanswerable_refused"]["note"] == "no case of this suite measures it"

@@ -12,6 +12,7 @@ from assistant.evaluation import (
     EvalError,
     _citation_scores,
     check_gates,
+    gate_verdict,
     judge_accuracy,
     load_facts,
     load_gates,
@@ -107,7 +108,9 @@ def test_page_accuracy_counts_gold_pages_and_verified_restatements_only() -> Non
     assert _page_checks(other, answer(1), answerer) == (False, [True])  # right page for the quote, wrong fact
 
 
-def test_a_metric_no_case_measures_is_not_a_perfect_score_and_cannot_be_gated() -> None:
+def test_a_metric_no_case_measures_is_not_a_perfect_score_and_cannot_pass_a_gate() -> None:
+    """An unmeasured metric is n/a, never 1.0; its gate fails on the whole suite (the gates ask for what the facts
+    cannot show) and is not judged on a selection of cases, and either way the report keeps the answers."""
     from assistant.evaluation import CaseResult, metrics
 
     case = CaseResult(id="a", category="single_doc", question="q?", answer="x", refused=False, retrieved=True,
@@ -116,8 +119,12 @@ def test_a_metric_no_case_measures_is_not_a_perfect_score_and_cannot_be_gated() 
     values = metrics([case], 0.9)
     assert values["conflict_detection"] is None and values["page_accuracy"] is None
     assert values["unanswerable_refused"] is None and values["fact_recall"] == 1.0
-    with pytest.raises(EvalError, match="no case of this suite measures it"):
-        check_gates(values, {"page_accuracy": 0.9})
+    whole = check_gates(values, {"page_accuracy": 0.9, "fact_recall": 0.5})
+    assert whole["page_accuracy"]["pass"] is False and whole["fact_recall"]["pass"] is True
+    assert gate_verdict(whole["page_accuracy"], "pass", "FAIL") == "FAIL (no case of this suite measures it)"
+    picked = check_gates(values, {"page_accuracy": 0.9}, subset=True)
+    assert picked["page_accuracy"]["pass"] is None
+    assert gate_verdict(picked["page_accuracy"], "pass", "FAIL") == "not judged (no selected case measures it)"
 
 
 def test_a_sample_is_spread_evenly_and_the_same_every_run() -> None:
