@@ -18,7 +18,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assistant.config import Settings
-from assistant.lexical import name_terms
 from assistant.llm import Backend, Message, Stats, get_backend, prompt
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
@@ -365,7 +364,7 @@ def finalize(
     A question whose specific terms the cited passages do not state gets a correction, not an
     answer (`correction`). `common` are the collection's ubiquitous stems (`verify.Vocabulary`);
     `retrieved` each document's retrieved passages as (start, text): where a name the cited passage omits may be
-    written (`earlier_text`). `names` are the retrieved documents' name terms (`lexical.name_terms`): a question's
+    written (`earlier_text`). `names` are the documents' name terms (`lexical.name_terms`): a question's
     attribution that names every cited document ("according to GAO-07-283") is not asked of the cited sentences
     (`verify.without_source`). `asked(question, cited texts)` is the last check, made only when all the others pass
     (`verify.answers_as_asked`, a model call): when it finds the question not answered as asked, a correction again.
@@ -545,8 +544,7 @@ class Answerer:
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
                           {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs},
                           partial(answers_as_asked, self.backend) if self.cfg.premise_check else None,
-                          {d: frozenset(name_terms(d, str(self.retriever.documents.get(d, {}).get("title") or "")))
-                           for d in docs})
+                          self.retriever.document_names())
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

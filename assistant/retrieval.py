@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from threading import Thread
 from typing import Any
@@ -64,7 +65,7 @@ def check_query(query: str, settings: Settings) -> str:
     return " ".join(cleaned.split())
 
 
-def without_named_source(query: str, names: list[frozenset[str]]) -> str:
+def without_named_source(query: str, names: Collection[frozenset[str]]) -> str:
     """The query for the dense half: an attribution ("according to GAO-07-283") left out where it names an indexed
     document (`verify.without_source`).
 
@@ -93,7 +94,7 @@ class Retriever:
         self.lexical = open_lexical(settings, notice)
         self._n = max(10, 3 * self.settings.k)
         self._common: frozenset[str] | None = None
-        self._names: list[frozenset[str]] | None = None
+        self._names: dict[str, frozenset[str]] | None = None
         self.documents: dict[str, dict[str, Any]] = {}
         self._loaded = False
         self._stamp: str | None = None
@@ -156,16 +157,17 @@ class Retriever:
         chosen = self._diversify(ordered, k, current) if diverse else ordered[:k]
         return [Passage(rank=i + 1, score=fused[cid], chunk=current[cid][0]) for i, cid in enumerate(chosen)]
 
-    def document_names(self) -> list[frozenset[str]]:
-        """Each indexed document's name terms (`lexical.name_terms`), once per change."""
+    def document_names(self) -> dict[str, frozenset[str]]:
+        """Each indexed document's name terms (`lexical.name_terms`), by document, once per change: the dense query
+        and the answer checks (`answer.finalize`) both read them."""
         if self._names is None:
-            self._names = [frozenset(name_terms(doc, str(meta.get("title") or "")))
-                           for doc, meta in self.documents.items()]
+            self._names = {doc: frozenset(name_terms(doc, str(meta.get("title") or "")))
+                           for doc, meta in self.documents.items()}
         return self._names
 
     def _dense_ids(self, query: str) -> list[str]:
         if ATTRIBUTION.search(query):  # cheap test first: the document names are built only for such a question
-            query = without_named_source(query, self.document_names())
+            query = without_named_source(query, self.document_names().values())
         return self.index.nearest(self.embedder.get_query_embedding(query), self._n)
 
     def _lexical_ids(self, query: str) -> list[str]:
