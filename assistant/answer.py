@@ -391,14 +391,14 @@ def finalize(
     elif not supported:
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
-        context = " ".join(dict.fromkeys(sents[n - 1].context or sents[n - 1].text for c in supported for n in c[1]))
-        cited_names = [(names or {}).get(sents[n - 1].doc, frozenset()) for c in supported for n in c[1]]
+        backing = [sents[n - 1] for c in supported for n in c[1]]
+        context = " ".join(dict.fromkeys(s.context or s.text for s in backing))
+        cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
-        missing = ungrounded(asked_of_text, context, earlier_text([sents[n - 1] for c in supported for n in c[1]],
-                                                                  retrieved or {}))
+        missing = ungrounded(asked_of_text, context, earlier_text(backing, retrieved or {}))
         if missing:
             return correction(question, standalone, missing, supported, sents, searched)
-        cited = [sents[n - 1].text for c in supported for n in c[1]]
+        cited = [s.text for s in backing]
         ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), cited, common)
         refusal = None if ok else why
         if ok and asked is not None and not asked(asked_of_text, list(dict.fromkeys(cited))):
