@@ -355,7 +355,10 @@ def test_writer_builds_every_section_from_six_calls(seed_cfg: Settings) -> None:
     brief = BriefWriter(seed_cfg, backend=scripted).write(TOPIC)
     assert brief.llm_calls == 6 and scripted.calls == ["answer"] * 4 + ["facts", "judgments"]
     assert 2 <= len(brief.bluf) <= 3 and brief.evidence and brief.sources
-    assert 1 <= len(brief.judgments) <= 4
+    # every scripted judgment cites a verified fact, so all four are kept, in order, worded with their ICD 203 term
+    assert [j.citations for j in brief.judgments] == [[1], [2], [3], [4]]
+    assert [j.likelihood for j in brief.judgments] == [ICD203[4 + i % 3] for i in range(4)]
+    assert all(j.text.startswith(f"We assess it is {j.likelihood} that ") for j in brief.judgments)
     assert any({"Far East", "Primorye region"} == {s.detail for s in c.sides} for c in brief.conflicts)
     cited = {n for cites in brief.citation_lists() for n in cites}
     assert cited == {f.n for f in brief.footnotes} and [f.n for f in brief.footnotes] == sorted(cited)
