@@ -30,10 +30,23 @@ class Chunk:
     sentences: tuple[tuple[int, int], ...]  # absolute (start, end) of each sentence
 
 
+# Abbreviations of English prose that the bundled Punkt model does not know (written without their final full stop,
+# as Punkt keeps them). Unknown, Punkt ends a sentence at each: "employed by (i.e." / "in contract with) the property
+# owner." became two shown sentences, so the model saw, cited and quoted half a sentence. Punkt still ends a sentence
+# at one of them when the next word is one that starts sentences ("... nuts, etc. The market closed").
+ABBREVIATIONS = frozenset("i.e e.g etc cf viz al incl esp resp dept govt intl".split())  # noqa: SIM905
+# Abbreviations that are also words ("no", "fig", "sec") or letters ("p"), and ones a sentence may well end on: they
+# abbreviate only before a number ("Public Law No. 109-58", "Fig. 3", "vol. 17, pp. 11-71", "ca. 1450"), so only
+# there do they join the pieces Punkt cut ("He said no. Smith left." stays two sentences).
+BEFORE_NUMBER = re.compile(r"\b(?:[Nn]os?|[Ff]igs?|[Vv]ols?|pp?|[Ss]ec|[Cc]h|[Ee]q|ca|[Ee]st|[Aa]pprox)\.$")
+SPLITTER_VERSION = 1  # bumped when sentence spans change, so `indexing.version_of` re-chunks stored documents
+
+
 @lru_cache(maxsize=1)
 def _punkt():  # type: ignore[no-untyped-def]
     """NLTK Punkt from the data llama-index ships (no download), located without importing `llama_index.core`
-    (its package import costs ~1.8 s, which would fall on the first answer of every process)."""
+    (its package import costs ~1.8 s, which would fall on the first answer of every process), taught the common
+    abbreviations it lacks (`ABBREVIATIONS`)."""
     from importlib.util import find_spec
 
     import nltk
@@ -44,7 +57,9 @@ def _punkt():  # type: ignore[no-untyped-def]
     cache = str(Path(next(iter(spec.submodule_search_locations))) / "_static" / "nltk_cache")
     if cache not in nltk.data.path:
         nltk.data.path.append(cache)
-    return nltk.tokenize.PunktTokenizer("english")
+    tokenizer = nltk.tokenize.PunktTokenizer("english")
+    tokenizer._params.abbrev_types.update(ABBREVIATIONS)
+    return tokenizer
 
 
 _MARKER_ONLY = re.compile(r"^(?:\[\d+\]\s*)+$")
@@ -54,7 +69,8 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Absolute sentence spans inside text[start:end], whitespace trimmed.
 
     Punkt splits a footnote marker glued to a full stop ("resolutions.[1]") into its own
-    sentence; the marker belongs to the sentence before it.
+    sentence; the marker belongs to the sentence before it. So does the rest of a sentence
+    cut after an abbreviation that goes before a number (`BEFORE_NUMBER`).
     """
     segment = text[start:end]
     out: list[tuple[int, int]] = []
@@ -64,22 +80,27 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
         if trail <= lead:
             continue
         span = (start + a + lead, start + a + trail)
-        if out and _MARKER_ONLY.match(piece.strip()):
+        if out and (_MARKER_ONLY.match(piece.strip()) or piece[lead : lead + 1].isdigit()
+                    and BEFORE_NUMBER.search(text[out[-1][0] : out[-1][1]])):
             out[-1] = (out[-1][0], span[1])
         else:
             out.append(span)
     return out
 
 
-def chunk_id(doc_sha: str, start: int, end: int) -> str:
-    """Stable across runs: same document bytes and span give the same id."""
-    return hashlib.sha1(f"{doc_sha}:{start}:{end}".encode()).hexdigest()[:24]
+def chunk_id(doc: str, version: str, start: int, end: int) -> str:
+    """Stable across runs, unique across documents and versions. Same name, version and span give the same id
+    (re-writing a chunk is idempotent); two copies of one file under two names, or a new version of a document whose
+    spans did not move (a new splitter or extractor that left it alone), get ids of their own, so storing one never
+    overwrites, nor removing the old version deletes, the other's chunks."""
+    return hashlib.sha1(f"{doc}\0{version}:{start}:{end}".encode()).hexdigest()[:24]
 
 
 def chunk_document(
-    doc: Document, max_tokens: int, overlap: int, count_tokens: Callable[[str], int]
+    doc: Document, max_tokens: int, overlap: int, count_tokens: Callable[[str], int], version: str = ""
 ) -> list[Chunk]:
-    """Group consecutive sentences (across paragraphs) up to `max_tokens`, sharing `overlap` sentences."""
+    """Group consecutive sentences (across paragraphs) up to `max_tokens`, sharing `overlap` sentences; ids from the
+    document's name and stored `version` (its bytes when none is given)."""
     sents = [s for a, b in doc.content_spans for s in sentence_spans(doc.text, a, b)]
     sizes = [count_tokens(doc.text[a:b]) for a, b in sents]
     chunks: list[Chunk] = []
@@ -91,7 +112,8 @@ def chunk_document(
             j += 1
         group = tuple(sents[i:j])
         start, end = group[0][0], group[-1][1]
-        chunks.append(Chunk(chunk_id(doc.sha256, start, end), doc.name, start, end, doc.text[start:end], group))
+        cid = chunk_id(doc.name, version or doc.sha256, start, end)
+        chunks.append(Chunk(cid, doc.name, start, end, doc.text[start:end], group))
         if j >= len(sents):
             break
         i = max(i + 1, j - overlap)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import Chunk, chunk_document
+from assistant.chunking import SPLITTER_VERSION, Chunk, chunk_document
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
 from assistant.ingest import LOADERS, Document, IngestError, discover, load, size_limit
@@ -51,7 +51,7 @@ def version_of(path: Path, file_sha: str, settings: Settings) -> str:
     """A stored version = the file's bytes, how they were extracted AND how they were chunked: changing
     any of them re-reads the document on the next ingest instead of silently keeping old chunks. Known
     before loading, so an unchanged PDF is skipped without extracting (or OCR'ing) it again."""
-    key = f"{file_sha}:{settings.chunk_tokens}:{settings.chunk_overlap_sentences}"
+    key = f"{file_sha}:{settings.chunk_tokens}:{settings.chunk_overlap_sentences}:{SPLITTER_VERSION}"
     extractor = EXTRACTOR_VERSIONS[LOADERS[path.suffix.lower()][0]]
     if extractor:
         key += f":{LOADERS[path.suffix.lower()][0]}{extractor}"
@@ -220,7 +220,8 @@ def _ingest(paths: list[Path], settings: Settings, progress: Progress | None, re
         report.documents += 1
         ocr = sum(p.ocr for p in doc.pages)
         report.ocr_pages += ocr
-        chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_sentences, embedder.count_tokens)
+        chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_sentences, embedder.count_tokens,
+                                version)
         batch.add(doc, version, chunks, replaces=doc.name in committed)
         report.chunks += len(chunks)
         report.files.append({"file": str(path), "status": "indexed", "kind": doc.kind, "chunks": len(chunks),

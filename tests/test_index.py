@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import SEED_000, SEED_002, SEEDS, make_settings, stored_chunks
 
-from assistant.chunking import chunk_document
+from assistant.chunking import chunk_document, sentence_spans
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
 from assistant.indexing import ingest
@@ -163,6 +163,51 @@ def test_changing_chunk_settings_rechunks_on_the_next_ingest(cfg: Settings) -> N
     second = ingest([SEEDS], smaller)
     assert second.embedded == second.chunks > first.chunks and second.skipped == 0
     assert Index(smaller, get_embedder(smaller).model_name).count() == second.chunks  # old chunks gone
+
+
+def test_sentences_run_on_through_common_abbreviations() -> None:
+    """A sentence is shown, cited and quoted whole: "e.g.", "i.e.", "et al.", "Vol.", "pp." and "No." before a
+    number do not end it, while an abbreviation or a word that does close a sentence still ends it."""
+    text = ("Some metals (e.g. iron and nickel) are magnetic. The team is employed by (i.e. in contract with) the "
+            "owner. Smith et al. found a link in Vol. 3, pp. 4-9 of the review. Public Law No. 109-58 was signed. "
+            "He said no. Jones left. They sold fruit, nuts, etc. The market closed at noon.")
+    assert [text[a:b] for a, b in sentence_spans(text, 0, len(text))] == [
+        "Some metals (e.g. iron and nickel) are magnetic.",
+        "The team is employed by (i.e. in contract with) the owner.",
+        "Smith et al. found a link in Vol. 3, pp. 4-9 of the review.",
+        "Public Law No. 109-58 was signed.",
+        "He said no.",
+        "Jones left.",
+        "They sold fruit, nuts, etc.",
+        "The market closed at noon.",
+    ]
+
+
+def test_a_changed_sentence_splitter_rechunks_on_the_next_ingest(
+    cfg: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored chunks split by an older splitter are replaced, not kept beside a splitter that would cut them
+    differently."""
+    first = ingest([SEEDS], cfg)
+    monkeypatch.setattr("assistant.indexing.SPLITTER_VERSION", 999)
+    second = ingest([SEEDS], cfg)
+    assert second.embedded == second.chunks == first.chunks and second.skipped == 0
+    assert Index(cfg, get_embedder(cfg).model_name).count() == first.chunks  # replaced, not added beside
+
+
+def test_two_copies_of_one_file_are_two_documents(cfg: Settings, docs_copy: Path) -> None:
+    """A report saved twice under two names is indexed twice: neither copy's chunks overwrite the other's, and
+    removing one leaves the other whole."""
+    copy = docs_copy / f"copy_of_{SEED_000.name}"
+    copy.write_bytes(SEED_000.read_bytes())
+    report = ingest([docs_copy], cfg)
+    index = Index(cfg, get_embedder(cfg).model_name)
+    per_doc = {d: sum(c.doc == d for c in stored_chunks(cfg)) for d in (SEED_000.name, copy.name)}
+    assert report.embedded == report.chunks == index.count() and per_doc[SEED_000.name] == per_doc[copy.name] > 0
+    copy.unlink()
+    ingest([docs_copy], cfg)
+    assert {c.doc for c in stored_chunks(cfg)} == {SEED_000.name, SEED_002.name}
+    assert index.count() == report.chunks - per_doc[copy.name]
 
 
 def test_warming_the_vectors_never_raises_and_leaves_errors_to_the_search(cfg: Settings) -> None:
