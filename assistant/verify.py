@@ -479,6 +479,19 @@ def _same_time(question: str, answer: str) -> tuple[bool, str]:
     return False, f"the question asks about {', '.join(map(str, sorted(asked)))}; the cited passages date it {said}"
 
 
+def superlative_bases(stems: set[str]) -> set[str]:
+    """The plain adjective under each superlative stem ("highest" -> high, "biggest" -> big, "widest" -> wide,
+    "earliest" -> earli): "the highest peak at 1,986 m" states how high the peak is, so a sentence that names a thing
+    by its superlative is about the dimension a "how high/large/long" question asks for. Only superlatives: most
+    words ending in -er are not comparatives (officer, water, former). Added beside the stems, never in their place."""
+    out: set[str] = set()
+    for s in stems:
+        if s.endswith("est") and len(s) > 5:
+            base = s[:-3]
+            out |= {base, base + "e"} | ({base[:-1]} if base[-1] == base[-2] else set())
+    return out
+
+
 def answerability(question: str, answer: str, evidence: list[str], common: frozenset[str] = frozenset()) -> tuple[
         bool, str]:
     """For questions that ask for a quantity, name, place or date: does one cited sentence hold
@@ -532,6 +545,7 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
         return False, f"question asks for a {kind}; the cited passages give none"
     for sentence in typed:
         have = content_stems(sentence)
+        have |= superlative_bases(have)
         covered = len(topic & have) / len(topic) if topic else 1.0
         focused = len(focus & have) / len(focus) >= 0.5 if focus else True
         on_topic = covered >= 0.5 or (covered > 0 and anchored(sentence))

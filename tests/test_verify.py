@@ -70,6 +70,10 @@ CASES = [
      NIS, False),
     ("Which South Korean agency said it had detected signs that North Korea was preparing to send workers?",
      "The National Intelligence Service said so.", NIS, True),
+    ("How high is Mount Arden?", "1,986 m.", "Mount Arden is the highest peak of the range at 1,986 m.", True),
+    ("How big is the Selby reservoir?", "3 million cubic metres.",
+     "Selby is the biggest of the county's lakes, holding 3 million cubic metres.", True),
+    ("How high is Mount Arden?", "40 km.", "Mount Arden has the longest ridge of the range, at 40 km.", False),
 ]
 
 
