@@ -39,7 +39,7 @@ ABBREVIATIONS = frozenset("i.e e.g etc cf viz al incl esp resp dept govt intl".s
 # abbreviate only before a number ("Public Law No. 109-58", "Fig. 3", "vol. 17, pp. 11-71", "ca. 1450"), so only
 # there do they join the pieces Punkt cut ("He said no. Smith left." stays two sentences).
 BEFORE_NUMBER = re.compile(r"\b(?:[Nn]os?|[Ff]igs?|[Vv]ols?|pp?|[Ss]ec|[Cc]h|[Ee]q|ca|[Ee]st|[Aa]pprox)\.$")
-SPLITTER_VERSION = 1  # bumped when sentence spans change, so `indexing.version_of` re-chunks stored documents
+SPLITTER_VERSION = 2  # bumped when sentence spans change, so `indexing.version_of` re-chunks stored documents
 
 
 @lru_cache(maxsize=1)
@@ -62,26 +62,31 @@ def _punkt():  # type: ignore[no-untyped-def]
     return tokenizer
 
 
-_MARKER_ONLY = re.compile(r"^(?:\[\d+\]\s*)+$")
+LEADING_MARKERS = re.compile(r"(?:\[\d+\]\s*)+")  # "[2][6] They were ...": markers Punkt left at a sentence's start
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Absolute sentence spans inside text[start:end], whitespace trimmed.
 
-    Punkt splits a footnote marker glued to a full stop ("resolutions.[1]") into its own
-    sentence; the marker belongs to the sentence before it. So does the rest of a sentence
-    cut after an abbreviation that goes before a number (`BEFORE_NUMBER`).
+    Punkt cuts after the full stop of "micro-animals.[2][6] They were ...", so the next sentence
+    starts with the footnote markers (and is only markers at a paragraph's end): they belong to
+    the sentence before it, whose quote they close, not to the one a footnote would quote
+    next. So does the rest of a sentence cut after an abbreviation that goes before a number
+    (`BEFORE_NUMBER`).
     """
     segment = text[start:end]
     out: list[tuple[int, int]] = []
     for a, b in _punkt().span_tokenize(segment):
         piece = segment[a:b]
         lead, trail = len(piece) - len(piece.lstrip()), len(piece.rstrip())
+        markers = LEADING_MARKERS.match(piece, lead)
+        if out and markers:
+            out[-1] = (out[-1][0], start + a + len(piece[: markers.end()].rstrip()))
+            lead = markers.end()
         if trail <= lead:
             continue
         span = (start + a + lead, start + a + trail)
-        if out and (_MARKER_ONLY.match(piece.strip()) or piece[lead : lead + 1].isdigit()
-                    and BEFORE_NUMBER.search(text[out[-1][0] : out[-1][1]])):
+        if out and piece[lead : lead + 1].isdigit() and BEFORE_NUMBER.search(text[out[-1][0] : out[-1][1]]):
             out[-1] = (out[-1][0], span[1])
         else:
             out.append(span)

@@ -142,13 +142,20 @@ def _name_present(name: str, evidence_words: set[str]) -> bool:
 NEGATORS = NEGATIONS - {"neither", "none", "denied", "deny", "denies"}  # grammatical: they scope the next words
 
 
+# "no divisors other than 1 and itself", "nothing except the report": a negation that an exception follows restricts
+# what it scopes to the exception instead of denying it.
+EXCEPTION = re.compile(r"\b(?:other than|except|excepting|besides|apart from|aside from|save for)\b")
+
+
 def negated_stems(text: str) -> set[str]:
     """Content words within three words after a grammatical negation ("has not provided details",
-    "weren't specified"): a claim that asserts them plainly says the opposite of the source."""
+    "weren't specified"): a claim that asserts them plainly says the opposite of the source. Not when an exception
+    follows within six words ("has no positive divisors other than 1 and itself"): that is an exclusive statement,
+    which asserts the negated words of the exception ("its only positive divisors are 1 and itself")."""
     tokens = words(text)
     out: set[str] = set()
     for i, w in enumerate(tokens):
-        if w in NEGATORS or w.endswith("n't"):
+        if (w in NEGATORS or w.endswith("n't")) and not EXCEPTION.search(" ".join(tokens[i + 1 : i + 7])):
             out |= content_stems(" ".join(tokens[i + 1 : i + 4]))
     return out
 

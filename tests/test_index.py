@@ -183,6 +183,18 @@ def test_sentences_run_on_through_common_abbreviations() -> None:
     ]
 
 
+def test_footnote_markers_close_the_sentence_they_follow() -> None:
+    """A web page's "animals.[2][6] They were ..." is quoted as "animals.[2][6]" and "They were ...": a footnote
+    quote never opens with the previous sentence's markers; a marker that opens a paragraph stays where it is."""
+    text = ("Tardigrades are micro-animals.[2][6] They were first described in 1773.[7] In 1777 they were "
+            "named.[8]")
+    assert [text[a:b] for a, b in sentence_spans(text, 0, len(text))] == [
+        "Tardigrades are micro-animals.[2][6]", "They were first described in 1773.[7]", "In 1777 they were named.[8]"]
+    opening = "[1] Sources are listed below. See them."
+    assert [opening[a:b] for a, b in sentence_spans(opening, 0, len(opening))] == [
+        "[1] Sources are listed below.", "See them."]
+
+
 def test_a_changed_sentence_splitter_rechunks_on_the_next_ingest(
     cfg: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

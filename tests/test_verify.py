@@ -248,6 +248,18 @@ def test_a_claim_that_states_the_opposite_of_its_source_is_not_supported() -> No
         "source says the opposite: more / less"
 
 
+def test_a_negation_restricted_by_an_exception_asserts_the_exception() -> None:
+    judge = SupportJudge()
+    exclusive = "A prime is a number greater than 1 that has no positive divisors other than 1 and itself."
+    assert judge.judge("A prime has exactly two positive divisors: 1 and itself.", exclusive).supported
+    assert judge.judge("The index lists entries for letters.", "The index lists no entries except letters.").supported
+    # without an exception the negation denies what it scopes, and a plain "but" contrast still denies its first half:
+    denied = judge.judge("The trial showed positive results.", "The trial showed no positive results at all.")
+    assert not denied.supported and "negates" in denied.reason
+    contrast = judge.judge("The minister signed the accord.", "It was not the minister but his deputy who signed.")
+    assert not contrast.supported
+
+
 def test_a_name_the_cited_passage_omits_may_be_written_elsewhere_in_its_document() -> None:
     question = "To what level did the Lyon talks between the two delegations aim to raise cooperation?"
     cited = "The discussions aimed to raise cooperation to higher levels."
