@@ -44,7 +44,7 @@ class IngestReport:
 
 
 # Bumped when a loader's output changes, so documents it read are extracted again on the next ingest.
-EXTRACTOR_VERSIONS = {"text": 0, "pdf": 1, "html": 1, "docx": 1}
+EXTRACTOR_VERSIONS = {"text": 0, "pdf": 2, "html": 1, "docx": 1}
 
 
 def version_of(path: Path, file_sha: str, settings: Settings) -> str:

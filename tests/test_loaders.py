@@ -65,6 +65,40 @@ def report_pdf(path: Path, pages: int = 3) -> Path:
     return path
 
 
+def titled_pdf(path: Path, title_size: int) -> Path:
+    """Two pages and no metadata title: the title, set in `title_size` type on page 1, is also the running header
+    of every page (as reports print it), above a dated line and the body."""
+    from fpdf import FPDF
+
+    class Titled(FPDF):
+        def header(self) -> None:
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 6, "Harbour Traffic Review", new_x="LMARGIN", new_y="NEXT")
+
+    pdf = Titled()
+    for n in (1, 2):
+        pdf.add_page()
+        if n == 1:
+            pdf.set_font("Helvetica", size=title_size)
+            pdf.cell(0, 10, "Harbour Traffic Review", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", size=11)
+            pdf.cell(0, 6, "Updated March 4, 2026 Port Authority", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=11)
+        for line in (f"The authority counted {n}00 container ships in the quarter.", "The committee met twice.",
+                     "It approved the budget."):
+            pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+def test_a_pdf_without_a_metadata_title_is_titled_by_its_largest_type(tmp_path: Path) -> None:
+    """The running header that repeats the title is page furniture, so the text alone offered the dated line as the
+    title; the largest type on page 1 is the title. Set in one size throughout, the sizes say nothing and the first
+    heading-like content line is taken, as before."""
+    assert load(titled_pdf(tmp_path / "big.pdf", 20), BIG).title == "Harbour Traffic Review"
+    assert load(titled_pdf(tmp_path / "flat.pdf", 11), BIG).title == "Updated March 4, 2026 Port Authority"
+
+
 def test_pdf_text_layer_pages_furniture_and_hyphenation(tmp_path: Path) -> None:
     doc = load(report_pdf(tmp_path / "report.pdf"), BIG)
     assert doc.kind == "pdf" and len(doc.pages) == 3 and doc.extracted

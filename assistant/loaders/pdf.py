@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,13 @@ def load_pdf(path: Path, on_page: PageProgress | None = None) -> Document:
         raw_pages: list[list[str]] = []
         ocr: set[int] = set()
         labels: list[str | None] = []
+        heading: str | None = None
         for i in range(n):
             page = pdf[i]
             textpage = page.get_textpage()
             raw = textpage.get_text_range()
+            if i == 0:
+                heading = largest_type(textpage)
             textpage.close()
             if needs_ocr(raw):
                 if on_page:
@@ -240,7 +244,7 @@ def load_pdf(path: Path, on_page: PageProgress | None = None) -> Document:
         meta = pdf.get_metadata_dict()
     finally:
         pdf.close()
-    return _assemble(path, raw_pages, labels, ocr, meta)
+    return _assemble(path, raw_pages, labels, ocr, meta, heading)
 
 
 def _label(pdf: Any, index: int) -> str | None:
@@ -253,7 +257,7 @@ def _label(pdf: Any, index: int) -> str | None:
 
 
 def _assemble(path: Path, raw_pages: list[list[str]], labels: list[str | None], ocr: set[int],
-              meta: dict[str, str]) -> Document:
+              meta: dict[str, str], heading: str | None = None) -> Document:
     keys = furniture_keys(raw_pages)
     printed = printed_numbers(raw_pages, keys)
     parts: list[str] = []
@@ -273,7 +277,7 @@ def _assemble(path: Path, raw_pages: list[list[str]], labels: list[str | None], 
     text = "".join(parts)
     if not spans:
         raise IngestError(f"{path.name}: no text found on any page")
-    title = (meta.get("Title") or "").strip() or _first_heading(text, spans) or path.stem
+    title = (meta.get("Title") or "").strip() or heading or _first_heading(text, spans) or path.stem
     date = _pdf_date(meta.get("ModDate") or meta.get("CreationDate") or "")
     return Document(name=path.name, path=path, text=text, sha256=sha256_file(path), title=title,
                     author=(meta.get("Author") or "").strip() or None, date=date, content_spans=spans,
@@ -314,6 +318,41 @@ def printed_label(index: int, tree_label: str | None, printed: str | None) -> st
     if tree_label and tree_label != str(index + 1):
         return tree_label
     return printed or tree_label
+
+
+TITLE_SCALE = 1.2  # the title's type is at least this much larger than the first page's typical line
+
+
+def largest_type(textpage: Any) -> str | None:
+    """The first page's title by its type size: the first run of lines set in the page's largest type, when that is
+    clearly larger than the page's typical line (`TITLE_SCALE`). Reports without a metadata title repeat their title
+    as a running header on every page, so the page text alone cannot tell it from furniture ("Foreign Holdings of
+    Federal Debt" on each page, then "Updated April 22, 2026 ... RS22331" was taken as the title); the largest type
+    is how a reader finds it. None when the sizes do not say (one size throughout, or no text layer)."""
+    from pypdfium2 import raw as pdfium_c
+
+    lines: list[tuple[float, str]] = []  # (largest type size on the line, the line)
+    chars: list[str] = []
+    sizes: list[float] = [0.0]
+    for i in range(textpage.count_chars() + 1):
+        ch = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i)) if i < textpage.count_chars() else "\n"
+        if ch == "\n":
+            if "".join(chars).strip():
+                lines.append((max(sizes), _clean("".join(chars))))
+            chars, sizes = [], [0.0]
+        elif ch != "\r":
+            chars.append(ch)
+            sizes += [pdfium_c.FPDFText_GetFontSize(textpage.raw, i)] if ch.strip() else []
+    if len(lines) < 2:
+        return None
+    largest = max(s for s, _ in lines)
+    typical = sorted(s for s, _ in lines)[len(lines) // 2]
+    if largest < TITLE_SCALE * typical:
+        return None
+    start = next(i for i, (s, _) in enumerate(lines) if s == largest)
+    run = [t for _, t in takewhile(lambda line: line[0] == largest, lines[start:])]
+    title = " ".join(run)
+    return title if 3 <= len(title) <= 200 and any(c.isalpha() for c in title) else None
 
 
 def _first_heading(text: str, spans: list[tuple[int, int]]) -> str | None:
