@@ -258,6 +258,25 @@ def test_a_negation_restricted_by_an_exception_asserts_the_exception() -> None:
     assert not denied.supported and "negates" in denied.reason
     contrast = judge.judge("The minister signed the accord.", "It was not the minister but his deputy who signed.")
     assert not contrast.supported
+    # a negation's scope ends with its sentence:
+    assert judge.judge("President Ruiz wrote the memo.", "The deal was not signed. President Ruiz wrote the memo.") \
+        .supported
+
+
+def test_a_quotation_given_to_another_speaker_is_not_supported() -> None:
+    judge = SupportJudge()
+    source = "The deal was not signed. President Ana Ruiz wrote on May 8 that “we are talking about tariff relief”."
+    moved = judge.judge("The signed agreement said that 'we are talking about tariff relief'.", source)
+    assert not moved.supported and "Ana Ruiz" in moved.reason
+    for kept in ("Ruiz wrote that “we are talking about tariff relief”.",
+                 "The president wrote that 'we are talking about tariff relief'.",
+                 "She wrote that “we are talking about tariff relief”."):
+        assert judge.judge(kept, source).supported, kept
+    # a sentence-opening common noun is not a name, and a quotation the source gives to nobody is left alone:
+    assert judge.judge("The ministry said the talks were “useful and frank”.",
+                       "Officials said the talks were “useful and frank”.").reason.startswith("coverage")
+    assert judge.judge("The report calls it “a useful and frank exchange”.",
+                       "It was “a useful and frank exchange”, the report says.").supported
 
 
 def test_a_name_the_cited_passage_omits_may_be_written_elsewhere_in_its_document() -> None:
