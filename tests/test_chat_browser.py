@@ -37,7 +37,8 @@ PLANTED = (
 TIMINGS: dict[str, float] = {}
 
 if not CHROMIUM.exists():
-    pytest.skip("Debian chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
+    pytest.skip("Debian chromium is not installed (/usr/bin/chromium): the browser tests need a real browser; "
+                "`.ci/setup` installs it, so CI always runs them", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

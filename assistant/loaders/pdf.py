@@ -223,12 +223,13 @@ def load_pdf(path: Path, on_page: PageProgress | None = None) -> Document:
         raw_pages: list[list[str]] = []
         ocr: set[int] = set()
         labels: list[str | None] = []
+        meta = pdf.get_metadata_dict()
         heading: str | None = None
         for i in range(n):
             page = pdf[i]
             textpage = page.get_textpage()
             raw = textpage.get_text_range()
-            if i == 0:
+            if i == 0 and not (meta.get("Title") or "").strip():  # a metadata title wins: no need to measure type
                 heading = largest_type(textpage)
             textpage.close()
             if needs_ocr(raw):
@@ -241,7 +242,6 @@ def load_pdf(path: Path, on_page: PageProgress | None = None) -> Document:
             page.close()
             raw_pages.append(_lines(raw))
             labels.append(_label(pdf, i))
-        meta = pdf.get_metadata_dict()
     finally:
         pdf.close()
     return _assemble(path, raw_pages, labels, ocr, meta, heading)
@@ -334,8 +334,9 @@ def largest_type(textpage: Any) -> str | None:
     lines: list[tuple[float, str]] = []  # (largest type size on the line, the line)
     chars: list[str] = []
     sizes: list[float] = [0.0]
-    for i in range(textpage.count_chars() + 1):
-        ch = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i)) if i < textpage.count_chars() else "\n"
+    count = textpage.count_chars()
+    for i in range(count + 1):  # one past the end: a last "\n" closes the last line
+        ch = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i)) if i < count else "\n"
         if ch == "\n":
             if "".join(chars).strip():
                 lines.append((max(sizes), _clean("".join(chars))))
