@@ -31,6 +31,7 @@ from assistant.verify import (
     content_stems,
     differences,
     question_kind,
+    reversed_premise,
     shared_subject,
     spelling_variants,
     stem,
@@ -396,8 +397,9 @@ def finalize(
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
         missing = ungrounded(asked_of_text, context, earlier_text(backing, retrieved or {}))
-        if missing:
-            return correction(question, standalone, missing, supported, sents, searched)
+        flipped = reversed_premise(asked_of_text, " ".join(s.text for s in backing))
+        if missing or flipped:
+            return correction(question, standalone, missing, supported, sents, searched, flipped)
         cited = [s.text for s in backing]
         ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), cited, common)
         refusal = None if ok else why
@@ -429,17 +431,27 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
 
 def correction(
     question: str, standalone: str, missing: list[str], supported: list[tuple[str, list[int], bool, float, str]],
-    sents: list[PromptSentence], searched: str,
+    sents: list[PromptSentence], searched: str, flipped: tuple[str, str] | None = None,
 ) -> Answer:
-    """The question rests on terms its sources do not state (a false premise, a wrong qualifier): say so, and show
-    what the passages nearest to it say, quoted verbatim and cited, instead of answering the question as asked (the
-    model's own sentence would restate the false premise as if the source said it). With no `missing` terms the
-    model check found the question not answered as asked, without naming a word."""
+    """The question rests on terms its sources do not state (a false premise, a wrong qualifier) or on a direction
+    they reverse (`flipped`: the question's word, the passage's): say so, and show what the passages nearest to it
+    say, quoted verbatim and cited, instead of answering the question as asked (the model's own sentence would
+    restate the false premise as if the source said it). With neither, the model check found the question not
+    answered as asked, without naming a word."""
+    missing = [t for t in missing if not flipped or t.lower() != flipped[0]]  # said once, as the reversal
     terms = " or ".join(f"“{t}”" for t in missing)
-    statement = (f"The passages found do not mention {terms}, so they do not answer the question as asked. "
-                 if missing else "The passages found do not answer the question as asked. ") + "What they do say:"
-    reason = (f"the question's {terms} {'is' if len(missing) == 1 else 'are'} not in the passages an answer would "
-              "cite" if missing else "the cited passages do not answer the question as asked (model check)")
+    found, reasons = [], []
+    if flipped:
+        found.append(f"say “{flipped[1]}” where the question says “{flipped[0]}”")
+        reasons.append(f"the question's “{flipped[0]}” is the opposite of the cited passages' “{flipped[1]}”")
+        missing.append(flipped[0])
+    if terms:
+        found.append(f"do not mention {terms}")
+        reasons.append(f"the question's {terms} {'is' if terms.count('“') == 1 else 'are'} not in the passages an "
+                       "answer would cite")
+    statement = (f"The passages found {' and '.join(found)}, so they do not answer the question as asked. " if found
+                 else "The passages found do not answer the question as asked. ") + "What they do say:"
+    reason = "; ".join(reasons) or "the cited passages do not answer the question as asked (model check)"
     cited = list(dict.fromkeys(n for c in supported for n in c[1]))[:2]
     quotes = [(f"“{MARKERS.sub('', sents[n - 1].text).strip()}”", [n], True, 1.0, "quoted from the source")
               for n in cited]

@@ -780,6 +780,63 @@ def near_misses(question: str, context: str, document: str = "") -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# Words that say which way an amount or a level moved, or how two compare: language-level, like the negators. Any
+# word of one list is the opposite of any word of the other (`reversals`), in every form written here.
+RISE = """increase increased increases increasing rise rises rose risen rising grow grows grew grown growing expand
+    expanded expands expanding gain gained gains climb climbed climbs soar soared improve improved improves boost
+    boosted raise raised more higher"""
+FALL = """decrease decreased decreases decreasing decline declined declines declining fall falls fell fallen falling
+    drop dropped drops shrink shrank shrunk shrinks reduce reduced reduces reducing reduction lose lost loses loss
+    cut cuts worsen worsened less lower fewer"""
+REVERSAL_WINDOW = 4  # words either side: "inequality first increases, then decreases" keeps both near "inequality"
+
+
+@lru_cache(maxsize=1)
+def reversals() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """stem -> (stems of the same side, stems of the opposite side): the pairs of `OPPOSITE_PAIRS` and the two
+    direction lists."""
+    rise, fall = ({stem(w) for w in group.split()} for group in (RISE, FALL))
+    sides: dict[str, tuple[set[str], set[str]]] = {}
+    for own, other in [(rise, fall), (fall, rise)] + [({a}, b) for a, b in _opposites().items()]:
+        for word in own:
+            same, opposite = sides.setdefault(word, ({word}, set()))
+            same |= own
+            opposite |= other
+    return {word: (frozenset(same), frozenset(opposite)) for word, (same, opposite) in sides.items()}
+
+
+def reversed_premise(question: str, text: str) -> tuple[str, str] | None:
+    """(the question's word, the text's) when the question asks about something one way ("an increase in student
+    applications", "the public schools", "before the war") and the text says the opposite of the same thing
+    ("student applications declined", "private schools", "after the war"). Every other word matches, so an answer
+    drawn from the text would state the question's false premise as the source's fact. Counted only when the
+    question does not name both ways, a word of the other way stands within `REVERSAL_WINDOW` words of one of the
+    question's content words, and no word of the question's own way does (its forms too: "eastern" for "east"): a
+    sentence may say both, of different things ("applications declined as a result of increasing crime"). A
+    capitalised word is part of a name ("the Middle East"), which `ungrounded` checks as a name."""
+    table = reversals()
+    written = re.findall(r"[A-Za-z]+", question)
+    asked = [fold(w) for w in written]
+    asked_stems = [stem(w) for w in asked]
+    topic = {s for w, s in zip(asked, asked_stems, strict=True)
+             if w not in STOPWORDS and w not in QUESTION_FRAME and s not in table}
+    told = re.findall(r"[a-z]+", fold(text))
+    told_stems = [stem(w) for w in told]
+    near = [any(s in topic for s in told_stems[max(0, i - REVERSAL_WINDOW) : i + REVERSAL_WINDOW + 1])
+            for i in range(len(told))]
+    for k, (word, key) in enumerate(zip(asked, asked_stems, strict=True)):
+        same, other = table.get(key, (frozenset(), frozenset()))
+        if not other or other & set(asked_stems) or (k > 0 and written[k][0].isupper()):  # part of a name
+            continue
+        if any(near[i] and (s in same or w.startswith(key)) for i, (w, s) in enumerate(zip(told, told_stems,
+                                                                                          strict=True))):
+            continue
+        said = next((told[i] for i, s in enumerate(told_stems) if near[i] and s in other), None)
+        if said:
+            return word, said
+    return None
+
+
 TOKEN = re.compile(r"[\w’'.-]+")
 
 

@@ -251,6 +251,20 @@ def test_a_false_premise_gets_a_cited_correction_not_the_lure() -> None:
     assert not _final(raw).refused
 
 
+def test_a_question_whose_direction_the_source_reverses_gets_a_correction() -> None:
+    """Every word of "to reduce economic cooperation" is in the cited sentence except the direction, which the source
+    states the other way ("to increase"): the user is told the sources say the opposite, with the sentence quoted,
+    instead of an answer that would carry the reversed premise."""
+    raw = json.dumps({"sentences": [{"text": "North Korea hosted Oleg Kojemyako, the Governor of Russia’s Far East, "
+                                              "to increase economic cooperation with Moscow.", "cites": [3]}]})
+    answer = _final(raw, "Which governor did North Korea host to reduce economic cooperation with Moscow?")
+    assert answer.refused and answer.ungrounded == ["reduce"]
+    assert answer.sentences[0].text.startswith("The passages found say “increase” where the question says “reduce”")
+    assert answer.sentences[1].text == f"“{GOV_000}”" and answer.citations[0].quote == GOV_000
+    asked_right = _final(raw, "Which governor did North Korea host to increase economic cooperation with Moscow?")
+    assert not asked_right.ungrounded
+
+
 def test_a_name_written_only_later_in_the_report_does_not_ground_an_earlier_answer() -> None:
     """A report names a subject once and refers back to it, so a question's name may be written BEFORE the sentence
     that answers; written only AFTER it (a later table row), it does not make that sentence about the name."""

@@ -26,6 +26,7 @@ from assistant.verify import (
     focus,
     names,
     question_kind,
+    reversed_premise,
     spelling_variants,
     ungrounded,
     words,
@@ -324,6 +325,29 @@ def test_a_question_word_the_source_replaces_inside_the_same_phrase_is_a_false_p
     assert ungrounded("What grew out of the Bergen school of geology?", source + " Its geology department...") == []
     assert ungrounded("The islands are made up almost entirely of what?",
                       "The islands consist almost entirely of basalt.") == []  # a particle, not a premise
+
+
+def test_a_question_word_the_source_states_the_other_way_is_a_false_premise() -> None:
+    """"An increase in student applications" where the source says the applications declined, "public schools"
+    where it says private ones: the opposite, said of the question's own subject. A sentence that also says the
+    question's way near the subject, or says the other way only of something else, reverses nothing; nor does a
+    question that names both ways, or an opposite word that is part of a name."""
+    declined = "In the early 1950s, student applications declined as a result of increasing crime and poverty."
+    asked = "During which decade was there an increase in student applications?"
+    assert reversed_premise(asked, declined) == ("increase", "declined")
+    assert reversed_premise(asked, "In the early 1950s, student applications rose sharply.") is None
+    assert reversed_premise("When did crime increase?", declined) is None  # "increasing crime": its own way
+    assert reversed_premise("When did poverty fall?", "Crime rose in the 1950s while poverty fell.") is None
+    assert reversed_premise("What did fewer people buy?", "More people bought bicycles.") == ("fewer", "more")
+    assert reversed_premise("Why did sales rise and then fall?", "Sales fell after prices rose.") is None
+    assert reversed_premise("Who led the applications office?", declined) is None  # no way asked
+    private = "Most private schools in the region charge fees."
+    assert reversed_premise("Do public schools in the region charge fees?", private) == ("public", "private")
+    assert reversed_premise("Which schools in the region charge fees?", private) is None
+    assert reversed_premise("Where does water east of the basin flow?",
+                            "Water on the eastern side of the basin flowed west.") is None  # "eastern": its own way
+    assert reversed_premise("How long did the war in the Middle East last?",
+                            "The war in the West lasted a decade.") is None  # a name's word: `ungrounded` checks it
 
 
 def test_a_quantity_noun_asks_for_a_quantity_only_as_what_the_question_asks() -> None:
