@@ -397,10 +397,10 @@ def finalize(
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
         missing = ungrounded(asked_of_text, context, earlier_text(backing, retrieved or {}))
-        flipped = reversed_premise(asked_of_text, " ".join(s.text for s in backing))
+        cited = [s.text for s in backing]
+        flipped = reversed_premise(asked_of_text, " ".join(cited))
         if missing or flipped:
             return correction(question, standalone, missing, supported, sents, searched, flipped)
-        cited = [s.text for s in backing]
         ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), cited, common)
         refusal = None if ok else why
         if ok and asked is not None and not asked(asked_of_text, list(dict.fromkeys(cited))):
@@ -438,17 +438,16 @@ def correction(
     say, quoted verbatim and cited, instead of answering the question as asked (the model's own sentence would
     restate the false premise as if the source said it). With neither, the model check found the question not
     answered as asked, without naming a word."""
-    missing = [t for t in missing if not flipped or t.lower() != flipped[0]]  # said once, as the reversal
-    terms = " or ".join(f"“{t}”" for t in missing)
+    rest = [t for t in missing if not flipped or t.lower() != flipped[0]]  # a reversed word is said once, as such
+    terms = " or ".join(f"“{t}”" for t in rest)
     found, reasons = [], []
     if flipped:
         found.append(f"say “{flipped[1]}” where the question says “{flipped[0]}”")
         reasons.append(f"the question's “{flipped[0]}” is the opposite of the cited passages' “{flipped[1]}”")
-        missing.append(flipped[0])
-    if terms:
+    if rest:
         found.append(f"do not mention {terms}")
-        reasons.append(f"the question's {terms} {'is' if terms.count('“') == 1 else 'are'} not in the passages an "
-                       "answer would cite")
+        reasons.append(f"the question's {terms} {'is' if len(rest) == 1 else 'are'} not in the passages an answer "
+                       "would cite")
     statement = (f"The passages found {' and '.join(found)}, so they do not answer the question as asked. " if found
                  else "The passages found do not answer the question as asked. ") + "What they do say:"
     reason = "; ".join(reasons) or "the cited passages do not answer the question as asked (model check)"
@@ -457,7 +456,8 @@ def correction(
               for n in cited]
     near = _renumber(question, standalone, [(statement, [], True, 1.0, PREMISE), *quotes], [], sents, searched)
     return near.model_copy(update={
-        "refused": True, "ungrounded": missing, "answer": f"{near.answer}\n{searched}", "refusal_reason": reason})
+        "refused": True, "ungrounded": [*rest, *([flipped[0]] if flipped else [])],
+        "answer": f"{near.answer}\n{searched}", "refusal_reason": reason})
 
 
 def _renumber(

@@ -824,12 +824,12 @@ def reversed_premise(question: str, text: str) -> tuple[str, str] | None:
     told_stems = [stem(w) for w in told]
     near = [any(s in topic for s in told_stems[max(0, i - REVERSAL_WINDOW) : i + REVERSAL_WINDOW + 1])
             for i in range(len(told))]
+    named_ways = set(asked_stems)
     for k, (word, key) in enumerate(zip(asked, asked_stems, strict=True)):
         same, other = table.get(key, (frozenset(), frozenset()))
-        if not other or other & set(asked_stems) or (k > 0 and written[k][0].isupper()):  # part of a name
+        if not other or other & named_ways or (k > 0 and written[k][0].isupper()):  # part of a name
             continue
-        if any(near[i] and (s in same or w.startswith(key)) for i, (w, s) in enumerate(zip(told, told_stems,
-                                                                                          strict=True))):
+        if any(near[i] and (told_stems[i] in same or w.startswith(key)) for i, w in enumerate(told)):
             continue
         said = next((told[i] for i, s in enumerate(told_stems) if near[i] and s in other), None)
         if said:
