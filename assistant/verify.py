@@ -406,6 +406,13 @@ QUESTION_FRAME = frozenset("""what which who whom whose when where why how happe
 # answered by "the National Intelligence Service"), so the word itself is not required.
 CLASS_NOUNS = ("city", "country", "place", "town", "person", "people", "name", "names", "agency", "organization",
                "organisation", "outlet", "institution")
+# The thing a which-question asks for: its first three words ("which US government department", "which group of").
+WHICH = re.compile(r"^\s*which\s+((?:[\w'-]+\s+){0,2}[\w'-]+)")
+# Classes of things that go by proper names: a which-question about one of them is answered by a name.
+NAMED_CLASSES = frozenset(CLASS_NOUNS) | frozenset("""department ministry office company firm corporation bank
+    university college school team club party newspaper magazine channel network station state province region county
+    district river island mountain lake sea ocean nation empire kingdom dynasty king queen president emperor pope
+    author writer poet scientist architect artist composer player leader founder official member""".split())  # noqa: SIM905
 
 
 RELATIVE_TIME = ("last year", "this year", "earlier", "recently", "previously", "in recent months")
@@ -460,8 +467,19 @@ def question_kind(question: str) -> str | None:
     q = fold(question)
     for kind, pattern in (("quantity", QUANTITY), ("date", DATE), ("place", PLACE), ("name", PERSON)):
         if pattern.search(q):
-            return kind
+            return None if kind == "name" and not _asks_for_name(q) else kind
     return None
+
+
+def _asks_for_name(q: str) -> bool:
+    """A which-question asks for a name only when what it asks for is a class of named things (`NAMED_CLASSES`:
+    "which agency", "which university"). "Which group has two layers of cells?", "which century", "which type of
+    plea" are answered by common nouns ("ctenophores", "a blind plea") as often as by names. On the SQuAD 2.0 dev
+    questions outside our dev cases, requiring a name stopped 51% of the sentences that hold such a question's answer
+    and 46% of its lures (it tells nothing there, so such a question is checked as an open one), against 33% and 52%
+    for which-questions about a named class."""
+    which = WHICH.match(q)
+    return not which or bool(set(which.group(1).split()) & NAMED_CLASSES)
 
 
 def stem(word: str) -> str:

@@ -89,6 +89,16 @@ def test_open_questions_are_left_to_the_support_judge() -> None:
     assert answerability("What did the minister say?", "He spoke.", ["Unrelated text."]) == (True, "ok")
 
 
+def test_a_which_question_asks_for_a_name_only_about_a_class_of_named_things() -> None:
+    assert question_kind("Which university did the painter attend?") == "name"
+    assert question_kind("Which agency reported the talks?") == "name"
+    assert question_kind("Which material is the bridge made of?") is None
+    evidence = ["The old bridge over the harbour is made of riveted steel."]
+    assert answerability("Which material is the bridge made of?", "It is made of riveted steel.", evidence)[0]
+    assert not answerability("Which university did the painter attend?", "The painter studied art.",
+                             ["The painter studied art for four years."])[0]
+
+
 def test_spelling_variants_are_reported_as_a_difference_of_spelling() -> None:
     a = "Prior to the visit, Kojemyako told Russian media that he hoped to expand cooperation."
     b = "Prior to the visit, Kozhemyako told Russian media that he hoped to expand cooperation."
