@@ -92,6 +92,7 @@ def test_open_questions_are_left_to_the_support_judge() -> None:
 def test_a_which_question_asks_for_a_name_only_about_a_class_of_named_things() -> None:
     assert question_kind("Which university did the painter attend?") == "name"
     assert question_kind("Which agency reported the talks?") == "name"
+    assert question_kind("Which countries signed the treaty?") == "name"
     assert question_kind("Which material is the bridge made of?") is None
     evidence = ["The old bridge over the harbour is made of riveted steel."]
     assert answerability("Which material is the bridge made of?", "It is made of riveted steel.", evidence)[0]
