@@ -86,6 +86,28 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in NUMBER.findall(text)}
 
 
+# Number words and their values; not "one", which is a pronoun as often as a number ("one of the", "no one").
+SPELLED = {w: str(i) for i, w in enumerate("""two three four five six seven eight nine ten eleven twelve thirteen
+    fourteen fifteen sixteen seventeen eighteen nineteen twenty""".split(), 2)} | {  # noqa: SIM905
+    w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {  # noqa: SIM905
+    "hundred": "100", "thousand": "1000"}
+ROMAN = re.compile(r"\b(X{0,3})(IX|IV|V?I{0,3})\b")
+ROMAN_UNITS = ("", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
+AFTER_NAME = re.compile(r"[A-Z][a-z]+\s$")
+
+
+def number_values(text: str) -> set[str]:
+    """The numbers a text states, however written: digits, words ("four", "a hundred") and Roman numerals ("Phase
+    II", "Class I"; a lone "I" only after a capitalised word, where it is not the pronoun). A question that says "the
+    4 packages" or "World War 2" asks about what the text calls "the remaining four" and "World War II": the number
+    is grounded, only its spelling differs."""
+    found = numbers(text) | {SPELLED[w] for w in re.findall(r"[a-z]+", fold(text)) if w in SPELLED}
+    for m in ROMAN.finditer(text):
+        if m.group(0) and (m.group(0) != "I" or AFTER_NAME.search(text[max(0, m.start() - 21):m.start()])):
+            found.add(str(10 * len(m.group(1)) + ROMAN_UNITS.index(m.group(2))))
+    return found
+
+
 def names(text: str) -> set[str]:
     """Capitalised words not at a sentence start (proper names), folded. Letters with diacritics belong to the word
     ("Zakarīya", "Émile"): cut at one, a name would be compared by a fragment that no folded text contains."""
@@ -479,7 +501,13 @@ def _asks_for_name(q: str) -> bool:
     and 46% of its lures (it tells nothing there, so such a question is checked as an open one), against 33% and 52%
     for which-questions about a named class."""
     which = WHICH.match(q)
-    return not which or bool({stem(w) for w in which.group(1).split()} & {stem(w) for w in NAMED_CLASSES})
+    return not which or bool({stem(w) for w in which.group(1).split()} & _named_class_stems())
+
+
+@lru_cache(maxsize=1)
+def _named_class_stems() -> frozenset[str]:
+    """`NAMED_CLASSES` by stem, computed once ("universities" and "university" meet)."""
+    return frozenset(stem(w) for w in NAMED_CLASSES)
 
 
 def stem(word: str) -> str:
@@ -700,22 +728,29 @@ def without_source(question: str, named: Callable[[frozenset[str]], bool]) -> st
     return " ".join(ATTRIBUTION.sub(drop, question).split()) or question
 
 
+# Prepositions and conjunctions a question may open with ("Besides Britain, where ...", "Since 1990, ..."): capitalised
+# as its first word, never the start of a name.
+OPENERS = frozenset("""besides since though although under unlike despite following within throughout among
+    between beyond upon once unless whereas""".split())  # noqa: SIM905
+
+
 def premise_terms(question: str) -> list[str]:
     """The question's specific terms, as written: its numbers, its names (capitalised words; the first word only
-    when it starts a longer name, since every question starts with a capital) and its qualifiers ("the least
-    important"; not "first name" or a closing "last?", which are a noun and a verb). A question presupposes them; an
-    answer is only an answer if its sources state them too. An attribution ("According to the agency, ...") names
-    where a report comes from, which the footnotes show, not a fact of it, so its terms are left out."""
+    when it starts a longer name, since every question starts with a capital, and never an `OPENERS` word) and its
+    qualifiers ("the least important"; not "first name" or a closing "last?", which are a noun and a verb). A
+    question presupposes them; an answer is only an answer if its sources state them too. An attribution
+    ("According to the agency, ...") names where a report comes from, which the footnotes show, not a fact of it,
+    so its terms are left out."""
     question = ATTRIBUTION.sub("", question)
-    tokens = [t.strip(".-") for t in re.findall(r"[\w’'.-]+", question)]
+    tokens = [t.strip(".-") for t in re.findall(r"\d+(?:,\d{3})+(?!\d)|[\w’'.-]+", question)]
     terms: list[str] = []
     for i, token in enumerate(tokens):
         low = fold(token).removesuffix("'s")
         if not token or low in STOPWORDS or low in QUESTION_FRAME or low in MONTHS or low in MONTH_ABBREVIATIONS:
             continue
         following = fold(tokens[i + 1]) if i + 1 < len(tokens) else ""
-        name = token[:1].isupper() and (i > 0 or following[:1].isalpha() and tokens[i + 1][:1].isupper()
-                                        or token.isupper())
+        name = token[:1].isupper() and (i > 0 or low not in OPENERS and following[:1].isalpha()
+                                        and tokens[i + 1][:1].isupper() or token.isupper())
         qualifier = low in QUALIFIERS and following not in ("", "name", "names")
         if NUMBER.fullmatch(token) or name or qualifier:
             terms.append(token.removesuffix("'s").removesuffix("’s"))
@@ -739,7 +774,7 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
     retrieved passages of the cited documents): a report names a place, a person or the year of an event once and
     then says "the talks", "Hutton" or "the ceasefire"."""
     have = set(words(context)) | set(words(document)) | acronym_words(question, context)
-    have_numbers = numbers(context)
+    have_numbers = number_values(context)
     have_stems = content_stems(context)
     spelled = initialisms(context) | initialisms(document)
     missing = []

@@ -229,6 +229,19 @@ PREMISES = [
     ("When was the factory of Fabryka Samochodów Osobowych founded?",
      "The FSO factory was founded in 1951.", []),
     ("Which city hosts the WHO?", "The World Health Organization is based in Geneva.", []),
+    # a number written with thousands separators, in words or in Roman numerals is the same number
+    ("Which region had a population of 22,680,010?", "The region had a population of 22,680,010 in 2010.", []),
+    ("Which region had a population of 22,680,010?", "The region had a population of 21,680,010 in 2010.",
+     ["22,680,010"]),
+    ("Who bought the remaining 4 packages?", "Sky picked up the remaining four for £1.3bn.", []),
+    ("Who bought the remaining 4 packages?", "Sky picked up the remaining five for £1.3bn.", ["4"]),
+    ("Which allies fought in World War 2 from the colonies?", "In World War II the allies fought from the colonies.",
+     []),
+    ("What mediates Type 1 hypersensitivity?", "Type I hypersensitivity is mediated by IgE.", []),
+    ("Who was 1 of the founders?", "No one founded it alone; it had six founders.", ["1"]),  # "one" is a pronoun too
+    # a question's first word is a name only when it starts one, never when it is a preposition or conjunction
+    ("Besides Britain, where did the refugees settle?", "Refugees settled in Britain as well as in Holland.", []),
+    ("Western Union moved where?", "The company moved to Denver.", ["Western", "Union"]),
 ]
 
 
