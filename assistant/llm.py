@@ -206,6 +206,56 @@ def compact_grammar(schema: dict[str, Any]) -> str:
     return "%llguidance {}\nstart: %json " + json.dumps(bounded)
 
 
+# One JSON string character: anything but a quote, a backslash or a control character, or an escape.
+GBNF_CHAR = r'''char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'''
+
+
+def verdict_prefix(schema: dict[str, Any]) -> tuple[str, str]:
+    """(key, the compact JSON before its value) of a verdict schema: one required property, a string enum."""
+    properties = schema.get("properties") or {}
+    if len(properties) != 1 or "enum" not in next(iter(properties.values())):
+        raise LLMError(f"a scored call needs one enum property, not {json.dumps(schema)[:80]}")
+    key = next(iter(properties))
+    return key, '{"' + key + '":"'
+
+
+def compact_gbnf(schema: dict[str, Any]) -> str:
+    """The JSON `compact_grammar` allows, written in llama.cpp's GBNF, for a llama-server built without LLGuidance.
+
+    Why not the server's own `json_schema`: its grammar allows whitespace between tokens, and the model then writes
+    `{\\n  "answers": "no"\\n}` where the in-process runtime writes `{"answers":"no"}`. The tokens before a verdict
+    differ and so do its log-probabilities (measured on three lure questions: "no" over "yes" by 0.39-0.52 against
+    0.94-1.38), so a threshold chosen on one runtime would not hold on the other, and the drafts differ too. Covers
+    the schema subset the product uses (objects whose properties are all required, strings by enum or length,
+    arrays by item count, integer enums); anything else raises, so no schema silently loses a constraint."""
+    rules: dict[str, str] = {}
+
+    def literal(value: Any) -> str:
+        return json.dumps(json.dumps(value))
+
+    def rule(node: dict[str, Any], name: str) -> str:
+        kind = node.get("type")
+        if "enum" in node:
+            body = " | ".join(literal(v) for v in node["enum"])
+        elif kind == "string":
+            body = f'"\\"" char{{{node.get("minLength", 0)},{node.get("maxLength", "")}}} "\\""'
+        elif kind == "object" and node.get("additionalProperties") is False \
+                and set(node.get("required", [])) == set(node["properties"]):
+            fields = [f'{literal(key)} ":" {rule(value, f"{name}-{key}")}' for key, value in node["properties"].items()]
+            body = '"{" ' + ' "," '.join(fields) + ' "}"'
+        elif kind == "array":
+            item, low, high = rule(node["items"], f"{name}-item"), node.get("minItems", 0), node.get("maxItems")
+            more = f'("," {item}){{{max(low - 1, 0)},{"" if high is None else high - 1}}}'
+            body = f'"[" {item} {more} "]"' if low else f'"[" ({item} {more})? "]"'
+        else:
+            raise LLMError(f"compact_gbnf: unsupported schema node {json.dumps(node)[:80]}")
+        rules[name] = body
+        return name
+
+    rule(schema, "root")
+    return "\n".join([*(f"{name} ::= {body}" for name, body in rules.items()), GBNF_CHAR])
+
+
 class EmbeddedBackend:
     """The embedded model on llama.cpp; requests are serialised, each prompt family in its own slot (`SLOTS`)."""
 
@@ -246,21 +296,29 @@ class EmbeddedBackend:
         return self._stream_inprocess(messages, schema, max_tokens, stats)
 
     def scored(self, messages: list[Message], schema: dict[str, Any], options: tuple[str, ...]) -> Scored:
-        request: dict[str, Any] = {"messages": messages, "max_tokens": 16, "temperature": 0, "cache_prompt": True,
-                                   "logprobs": True, "top_logprobs": TOP_LOGPROBS, "id_slot": SCORED_SLOT}
+        """The verdict's JSON is written up to the enum value (`verdict_prefix`) as the start of the model's reply,
+        and the options are read off the next token's distribution: the same tokens on either runtime. Generated
+        under a grammar instead, the two runtimes reach the verdict through different tokens (llama-server's
+        `json_schema` allows whitespace, LLGuidance forces canonical tokens), and the verdict's log-odds moved by
+        0.4-0.9 between them on the same question, across a threshold chosen on one of them."""
+        key, prefix = verdict_prefix(schema)
+        request: dict[str, Any] = {"messages": [*messages, {"role": "assistant", "content": prefix}], "max_tokens": 1,
+                                   "temperature": 0, "cache_prompt": True, "logprobs": True,
+                                   "top_logprobs": TOP_LOGPROBS, "id_slot": SCORED_SLOT}
         if self.runtime == "llama-server":
-            with self._post_server({**request, "json_schema": schema}) as resp:
+            with self._post_server(request) as resp:
                 result: Any = json.loads(resp.read())
         else:
             with self._lock:
-                result = self.server.handle_chat_completions({**request, "grammar": compact_grammar(schema)})
+                result = self.server.handle_chat_completions(request)
         try:
-            choice = result["choices"][0]
+            first = result["choices"][0]["logprobs"]["content"][0]
         except (KeyError, IndexError, TypeError):
             detail = result.get("message", result) if isinstance(result, dict) else result
             raise LLMError(f"llama.cpp: {detail}") from None
-        tokens = (choice.get("logprobs") or {}).get("content") or []
-        return str(choice["message"]["content"]), option_logprobs(tokens, options)
+        top = {t.get("token"): float(t.get("logprob", -30.0)) for t in first.get("top_logprobs") or []}
+        scores = {o: top.get(o, -30.0) for o in options}
+        return json.dumps({key: max(scores, key=scores.__getitem__)}), scores
 
     @contextmanager
     def _post_server(self, request: dict[str, Any], stats: Stats | None = None) -> Iterator[Any]:
@@ -283,9 +341,9 @@ class EmbeddedBackend:
     def _stream_server(
         self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats
     ) -> Iterator[str]:
-        """OpenAI-style SSE from llama-server; `json_schema` is compiled to a GBNF grammar there."""
+        """OpenAI-style SSE from llama-server, constrained by `compact_gbnf` (this build has no LLGuidance)."""
         request = {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-                   "cache_prompt": True, "json_schema": schema, "id_slot": GENERATE_SLOT}
+                   "cache_prompt": True, "grammar": compact_gbnf(schema), "id_slot": GENERATE_SLOT}
         t0 = time.perf_counter()
         try:
             with self._post_server(request, stats) as resp:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.llm import EmbeddedBackend, LLMError, Stats, get_backend
+from assistant.llm import EmbeddedBackend, LLMError, Stats, compact_gbnf, get_backend, verdict_prefix
 from assistant.model_files import MODELS, ModelFileError, ModelSpec, ensure_model, model_status
 
 SCHEMA = {
@@ -47,6 +47,65 @@ def test_scored_check_does_not_evict_the_answer_prompt_from_the_kv_cache(tmp_pat
                    {"type": "object", "properties": {"v": {"enum": ["yes", "no"]}}, "required": ["v"]}, ("yes", "no"))
     list(backend.stream([{"role": "user", "content": f"{passages}\nQ: What does Example7 trade?"}], SCHEMA, 30, second))
     assert second.cached_tokens >= 0.9 * first.prompt_tokens - 20  # all but the question (and what came after it)
+
+
+ARRAY_SCHEMA = {"type": "object", "properties": {"items": {"type": "array", "minItems": 1, "maxItems": 2,
+                                                          "items": SCHEMA}},
+                "required": ["items"], "additionalProperties": False}
+
+
+def test_the_compact_grammar_llama_server_gets_constrains_output_to_the_schema(tmp_path: Path) -> None:
+    """`compact_gbnf` is what llama-server (built without LLGuidance) generates under; llama.cpp's own GBNF sampler
+    runs it here in-process, on any CPU: schema-valid JSON, nested arrays and enums kept, no whitespace."""
+    backend = EmbeddedBackend(Settings(index_dir=tmp_path / "i", embedded_model="smollm2-135m",
+                                       embedded_runtime="xllamacpp"))
+    for schema in (SCHEMA, ARRAY_SCHEMA):
+        result = backend.server.handle_chat_completions({"messages": MESSAGES, "max_tokens": 80, "temperature": 0,
+                                                         "grammar": compact_gbnf(schema)})
+        text = result["choices"][0]["message"]["content"]
+        data = json.loads(text)
+        rows = data["items"] if schema is ARRAY_SCHEMA else [data]
+        assert 1 <= len(rows) <= 2 and all(set(r) == {"city", "digit"} and r["digit"] in (1, 2, 3) for r in rows)
+        assert text == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_a_schema_the_compact_grammar_cannot_express_is_refused_not_loosened() -> None:
+    with pytest.raises(LLMError, match="unsupported schema node"):
+        compact_gbnf({"type": "object", "properties": {"a": {"type": "string"}}, "required": []})
+    with pytest.raises(LLMError, match="unsupported schema node"):
+        compact_gbnf({"type": "number"})
+    assert verdict_prefix({"type": "object", "properties": {"answers": {"enum": ["yes", "no"]}}}) == (
+        "answers", '{"answers":"')
+    with pytest.raises(LLMError, match="one enum property"):
+        verdict_prefix(SCHEMA)
+
+
+def test_both_runtimes_read_a_verdict_alike(tmp_path: Path) -> None:
+    """The premise check's threshold (`verify.DOUBT`) was chosen on one runtime; it holds on the other only if both
+    read the verdict off the same tokens. Before they did, llama-server put "no" over "yes" by 0.39 where the
+    in-process runtime put it by 0.94, on this question. Needs both runtimes to run on this CPU (llama-server dies
+    on AVX2-only CPUs, where only one runtime serves and there is nothing to compare)."""
+    question = "What years was chemist John Boyle alive?"
+    text = ("English chemist John Mayow (1641–1679) refined this work by showing that fire requires only a part of "
+            "air that he called spiritus nitroaereus.")
+    from assistant.llm import prompt
+    from assistant.verify import ASKED_SCHEMA
+
+    messages = [{"role": "system", "content": prompt("asked_system")},
+                {"role": "user", "content": prompt("asked_user").format(text=text, question=question)}]
+    odds = {}
+    for runtime in ("xllamacpp", "llama-server"):
+        try:
+            backend = EmbeddedBackend(Settings(index_dir=tmp_path / "i", embedded_runtime=runtime))  # type: ignore[arg-type]
+        except LLMError as exc:
+            pytest.skip(f"{runtime} does not run on this CPU: {exc}")
+        _, scores = backend.scored(messages, ASKED_SCHEMA, ("yes", "no"))  # type: ignore[arg-type]
+        odds[runtime] = scores["no"] - scores["yes"]
+        if runtime == "llama-server":
+            stats = Stats()
+            raw = "".join(backend.stream(MESSAGES, SCHEMA, 40, stats))  # type: ignore[arg-type]
+            assert raw == json.dumps(json.loads(raw), separators=(",", ":"), ensure_ascii=False)
+    assert abs(odds["xllamacpp"] - odds["llama-server"]) < 0.3, odds
 
 
 def test_unknown_backend_is_a_clear_error(tmp_path: Path) -> None:
