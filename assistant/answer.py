@@ -422,11 +422,14 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     question asks about may be written earlier than the sentence that answers. Written only LATER, it belongs to
     another part of the report (a table row, a footnote about someone else) and does not make the cited sentence
     about it: "How much did X hold?" is not answered by "In 2025, foreigners held 31%" because a later table
-    lists X."""
+    lists X. Each cited document's title comes first: it names what the whole document is about ("Jacksonville,
+    Florida"), which its sentences then leave unsaid ("the city's hottest month on record")."""
     last: dict[str, int] = {}
     for s in cited:
         last[s.doc] = max(last.get(s.doc, 0), s.start)
-    return " ".join(text for doc, upto in last.items() for start, text in retrieved.get(doc, []) if start <= upto)
+    titles = dict.fromkeys(str(s.meta.get("title") or "") for s in cited)
+    earlier = [text for doc, upto in last.items() for start, text in retrieved.get(doc, []) if start <= upto]
+    return " ".join([*titles, *earlier]).strip()
 
 
 def correction(

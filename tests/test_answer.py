@@ -285,6 +285,23 @@ def test_a_name_written_only_later_in_the_report_does_not_ground_an_earlier_answ
     assert not earlier.refused and earlier.ungrounded == []
 
 
+def test_a_name_in_the_cited_documents_title_grounds_the_question() -> None:
+    """A document's title names what all of it is about; its sentences leave that unsaid ("the city's hottest month"
+    in a page titled "Jacksonville, Florida"), so a question naming the title's subject is grounded there, and not
+    in a document with another title."""
+    text = "The hottest month on record in the city is July, with highs of 33 °C."
+    raw = json.dumps({"sentences": [{"text": "The hottest month on record is July.", "cites": [1]}]})
+    question = "What is Jacksonville's hottest month on record?"
+
+    def final(title: str) -> Answer:
+        sentence = PromptSentence(1, "city_02.txt", 0, len(text), text, {"title": title}, text)
+        return finalize(question, question, raw, [sentence], SupportJudge(), "s", None, frozenset(), {})
+
+    assert not final("Jacksonville, Florida (part 2 of 4)").refused
+    other = final("Fresno, California (part 2 of 4)")
+    assert other.refused and other.ungrounded == ["Jacksonville"]
+
+
 def test_a_sentence_cut_by_a_page_break_is_cited_whole() -> None:
     """A running header between pages splits one sentence into two shown spans; the model cites the half with the
     fact's tail. Both halves are cited and the claim is checked against the whole sentence, not refused."""
