@@ -226,8 +226,8 @@ def compact_gbnf(schema: dict[str, Any]) -> str:
     `{\\n  "answers": "no"\\n}` where the in-process runtime writes `{"answers":"no"}`. The tokens before a verdict
     differ and so do its log-probabilities (measured on three lure questions: "no" over "yes" by 0.39-0.52 against
     0.94-1.38), so a threshold chosen on one runtime would not hold on the other, and the drafts differ too. Covers
-    the schema subset the product uses (objects whose properties are all required, strings by enum or length,
-    arrays by item count, integer enums); anything else raises, so no schema silently loses a constraint."""
+    the schema subset the product uses (objects whose properties are all required, written with no others; strings
+    by enum or length; arrays by item count; integer enums); anything else raises, so no schema loses a constraint."""
     rules: dict[str, str] = {}
 
     def literal(value: Any) -> str:
@@ -239,8 +239,7 @@ def compact_gbnf(schema: dict[str, Any]) -> str:
             body = " | ".join(literal(v) for v in node["enum"])
         elif kind == "string":
             body = f'"\\"" char{{{node.get("minLength", 0)},{node.get("maxLength", "")}}} "\\""'
-        elif kind == "object" and node.get("additionalProperties") is False \
-                and set(node.get("required", [])) == set(node["properties"]):
+        elif kind == "object" and set(node.get("required", [])) == set(node["properties"]):  # no extra keys either
             fields = [f'{literal(key)} ":" {rule(value, f"{name}-{key}")}' for key, value in node["properties"].items()]
             body = '"{" ' + ' "," '.join(fields) + ' "}"'
         elif kind == "array":
@@ -341,9 +340,9 @@ class EmbeddedBackend:
     def _stream_server(
         self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats
     ) -> Iterator[str]:
-        """OpenAI-style SSE from llama-server, constrained by `compact_gbnf` (this build has no LLGuidance)."""
+        """OpenAI-style SSE from llama-server; `json_schema` is compiled to a GBNF grammar there."""
         request = {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-                   "cache_prompt": True, "grammar": compact_gbnf(schema), "id_slot": GENERATE_SLOT}
+                   "cache_prompt": True, "json_schema": schema, "id_slot": GENERATE_SLOT}
         t0 = time.perf_counter()
         try:
             with self._post_server(request, stats) as resp:

@@ -71,7 +71,7 @@ def test_the_compact_grammar_llama_server_gets_constrains_output_to_the_schema(t
 
 def test_a_schema_the_compact_grammar_cannot_express_is_refused_not_loosened() -> None:
     with pytest.raises(LLMError, match="unsupported schema node"):
-        compact_gbnf({"type": "object", "properties": {"a": {"type": "string"}}, "required": []})
+        compact_gbnf({"type": "object", "properties": {"a": {"type": "string"}}, "required": []})  # "a" optional
     with pytest.raises(LLMError, match="unsupported schema node"):
         compact_gbnf({"type": "number"})
     assert verdict_prefix({"type": "object", "properties": {"answers": {"enum": ["yes", "no"]}}}) == (
