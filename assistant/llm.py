@@ -340,9 +340,9 @@ class EmbeddedBackend:
     def _stream_server(
         self, messages: list[Message], schema: dict[str, Any], max_tokens: int, stats: Stats
     ) -> Iterator[str]:
-        """OpenAI-style SSE from llama-server; `json_schema` is compiled to a GBNF grammar there."""
+        """OpenAI-style SSE from llama-server, constrained by `compact_gbnf` (this build has no LLGuidance)."""
         request = {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-                   "cache_prompt": True, "json_schema": schema, "id_slot": GENERATE_SLOT}
+                   "cache_prompt": True, "grammar": compact_gbnf(schema), "id_slot": GENERATE_SLOT}
         t0 = time.perf_counter()
         try:
             with self._post_server(request, stats) as resp:
