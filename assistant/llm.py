@@ -322,11 +322,14 @@ class EmbeddedBackend:
     @contextmanager
     def _post_server(self, request: dict[str, Any], stats: Stats | None = None) -> Iterator[Any]:
         """POST a chat request to llama-server, turning a refusal (non-200) and transport failures into one
-        LLMError each: the status and the server's words, or whether the server exited and where its log is."""
+        LLMError each: the status and the server's words, or whether the server exited and where its log is.
+        Requests take turns (the lock the in-process runtime holds too): two requests in parallel slots are decoded
+        in one batch, and batched arithmetic changes a greedy draft, so one user's answer would depend on what
+        another was asking at the same moment."""
         import httpx
 
         try:
-            with httpx.stream("POST", f"{self.process.url}/v1/chat/completions", json=request,
+            with self._lock, httpx.stream("POST", f"{self.process.url}/v1/chat/completions", json=request,
                               timeout=httpx.Timeout(600, connect=5)) as resp:
                 if resp.status_code != 200:
                     raise LLMError(f"llama-server answered HTTP {resp.status_code}: {resp.read()[:200]!r}")
