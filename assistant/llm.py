@@ -242,7 +242,9 @@ def compact_gbnf(schema: dict[str, Any]) -> str:
         elif kind == "object" and set(node.get("required", [])) == set(node["properties"]):  # no extra keys either
             fields = [f'{literal(key)} ":" {rule(value, f"{name}-{key}")}' for key, value in node["properties"].items()]
             body = '"{" ' + ' "," '.join(fields) + ' "}"'
-        elif kind == "array":
+        elif kind == "array" and node.get("maxItems") == 0:
+            body = '"[" "]"'
+        elif kind == "array" and "items" in node:
             item, low, high = rule(node["items"], f"{name}-item"), node.get("minItems", 0), node.get("maxItems")
             more = f'("," {item}){{{max(low - 1, 0)},{"" if high is None else high - 1}}}'
             body = f'"[" {item} {more} "]"' if low else f'"[" ({item} {more})? "]"'

@@ -74,6 +74,10 @@ def test_a_schema_the_compact_grammar_cannot_express_is_refused_not_loosened() -
         compact_gbnf({"type": "object", "properties": {"a": {"type": "string"}}, "required": []})  # "a" optional
     with pytest.raises(LLMError, match="unsupported schema node"):
         compact_gbnf({"type": "number"})
+    with pytest.raises(LLMError, match="unsupported schema node"):
+        compact_gbnf({"type": "array", "maxItems": 2})  # items of any kind
+    empty = {"type": "object", "properties": {"sentences": {"type": "array", "maxItems": 0}}, "required": ["sentences"]}
+    assert 'root-sentences ::= "[" "]"' in compact_gbnf(empty)  # the chat's warm-up request
     assert verdict_prefix({"type": "object", "properties": {"answers": {"enum": ["yes", "no"]}}}) == (
         "answers", '{"answers":"')
     with pytest.raises(LLMError, match="one enum property"):
