@@ -280,14 +280,17 @@ def _whole_sentences(cites: list[int], sents: list[PromptSentence]) -> list[int]
 
 
 def _repoint(
-    text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str
+    text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str,
+    pool: list[PromptSentence],
 ) -> list[int]:
-    """Small models often cite the neighbour of the right sentence: move to one that supports the claim."""
-    if judge.judge(text, _evidence(cites, sents), question).supported:
+    """Small models often cite the neighbour of the right sentence: move to one that supports the claim, with the
+    sentence it refers back to when the claim names what it leaves unnamed (`_antecedent`)."""
+    if judge.judge(text, _evidence(cites, pool), question).supported:
         return cites
-    verdicts = [(judge.judge(text, s.text, question).score, s.n) for s in sents]
-    score, best = max(verdicts)
-    return [best] if score >= judge.threshold else cites
+    options = [_antecedent(text, [s.n], pool, judge, question) for s in sents]
+    score, best = max(((judge.judge(text, _evidence(o, pool), question).score, o) for o in options),
+                      key=lambda option: option[0])
+    return best if score >= judge.threshold else cites
 
 
 def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str) -> list[int]:
@@ -303,6 +306,42 @@ def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: Supp
 
 
 MONTH_YEAR = re.compile(rf"\b(?:(in)\s+)?({'|'.join(MONTHS)})\s+({MODERN_YEAR})\b", re.IGNORECASE)
+
+
+REFERENCE_REACH = 2  # sentences back a reference may reach: further on, a paragraph has often changed subject
+
+
+def _antecedent(
+    text: str, cites: list[int], pool: list[PromptSentence], judge: SupportJudge, question: str
+) -> list[int]:
+    """Also cite the sentence that names what the cited one refers back to. A paragraph names a country, a person or
+    a firm once and then says "a country that has the largest adult illiterate population" or "the company"; the
+    model's claim resolves it ("Freedonia has the largest ..."), so against the cited sentence alone it fails
+    on that name only. The nearest of the `REFERENCE_REACH` sentences before it in the same paragraph (shown to the
+    model or not) is added when the two together support the claim, so the reader is sent to where the name is
+    written and the judge still reads the whole claim against what is cited. Only for a claim rejected for a name."""
+    verdict = judge.judge(text, _evidence(cites, pool), question)
+    if verdict.supported or not verdict.reason.startswith("name not in source"):
+        return cites
+    for earlier in _before_in_paragraph(pool[cites[0] - 1], pool)[:REFERENCE_REACH]:
+        if judge.judge(text, _evidence([earlier.n, *cites], pool), question).supported:
+            return [earlier.n, *cites]
+    return cites
+
+
+def _before_in_paragraph(sentence: PromptSentence, pool: list[PromptSentence]) -> list[PromptSentence]:
+    """The sentences of `pool` before `sentence` in its paragraph, nearest first: the same document, and a retrieved
+    passage that holds both shows no blank line between them (passages overlap, so it may be either one's)."""
+    before = []
+    for s in pool:
+        if s.doc != sentence.doc or s.end > sentence.start:
+            continue
+        for context in dict.fromkeys((sentence.context, s.context)):
+            at, here = context.find(s.text), context.find(sentence.text)
+            if 0 <= at < here and "\n\n" not in context[at + len(s.text) : here]:
+                before.append(s)
+                break
+    return sorted(before, key=lambda s: -s.start)
 
 
 def _sharpen_date(text: str, cites: list[int], sents: list[PromptSentence], question: str) -> tuple[str, list[int]]:
@@ -371,6 +410,7 @@ def finalize(
     (`verify.answers_as_asked`, a model call): when it finds the question not answered as asked, a correction again.
     """
     valid = {s.n for s in sents}
+    pool = sents + [s for s in unshown or [] if s.n > len(sents)]
     checked: list[tuple[str, list[int], bool, float, str]] = []
     for text, cites in parse_output(raw):
         text = clean_text(repair_cut(text, SENTENCE_CHARS))
@@ -380,10 +420,10 @@ def finalize(
         if not good:
             checked.append((text, [], False, 0.0, "no valid citation"))
             continue
-        good = _repoint(text, _whole_sentences(good, sents), sents, judge, standalone)
-        good = _whole_sentences(_prune(text, good, sents, judge, standalone), sents)  # pruning never halves one
+        good = _repoint(text, _whole_sentences(good, sents), sents, judge, standalone, pool)
+        good = _whole_sentences(_prune(text, good, pool, judge, standalone), pool)  # pruning never halves one
         text, good = _sharpen_date(text, good, sents, standalone)
-        verdict = judge.judge(text, _evidence(good, sents), standalone)
+        verdict = judge.judge(text, _evidence(good, pool), standalone)
         checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
     supported = [c for c in checked if c[2]]
     refusal: str | None = None
@@ -392,7 +432,7 @@ def finalize(
     elif not supported:
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
-        backing = [sents[n - 1] for c in supported for n in c[1]]
+        backing = [pool[n - 1] for c in supported for n in c[1]]
         context = " ".join(dict.fromkeys(s.context or s.text for s in backing))
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
@@ -400,16 +440,16 @@ def finalize(
         cited = [s.text for s in backing]
         flipped = reversed_premise(asked_of_text, " ".join(cited))
         if missing or flipped:
-            return correction(question, standalone, missing, supported, sents, searched, flipped)
-        ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), cited, common)
+            return correction(question, standalone, missing, supported, pool, searched, flipped)
+        claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
+        ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), claims_evidence, common)
         refusal = None if ok else why
         if ok and asked is not None and not asked(asked_of_text, list(dict.fromkeys(cited))):
-            return correction(question, standalone, [], supported, sents, searched)
+            return correction(question, standalone, [], supported, pool, searched)
     if refusal:
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
                       refused=True, refusal_reason=refusal, searched=searched, draft=draft)
-    pool = sents + [s for s in unshown or [] if s.n > len(sents)]
     conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), pool)
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))

@@ -581,8 +581,9 @@ def superlative_bases(stems: set[str]) -> set[str]:
 
 def answerability(question: str, answer: str, evidence: list[str], common: frozenset[str] = frozenset()) -> tuple[
         bool, str]:
-    """For questions that ask for a quantity, name, place or date: does one cited sentence hold
-    that kind of thing TOGETHER with the question's topic?
+    """For questions that ask for a quantity, name, place or date: does one piece of `evidence` (what one answer
+    sentence cites, read together as the support judge read it) hold that kind of thing TOGETHER with the question's
+    topic?
 
     A true, well-cited sentence can still fail to answer ("population of X?" answered with
     "X is a capital"): supported is not the same as answered. Open questions (what/why/how)

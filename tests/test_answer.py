@@ -395,3 +395,32 @@ def test_an_attribution_naming_the_cited_document_is_not_asked_of_its_sentences(
     assert not named.refused and "1980" in named.answer, named.refusal_reason
     other = final("reports/crs_r4410_water_supply.pdf")
     assert other.refused or other.ungrounded, "an attribution no cited document bears must not pass unasked"
+
+
+def test_a_claim_naming_what_its_sentence_refers_back_to_cites_the_sentence_that_names_it() -> None:
+    """A paragraph names a country once and then refers back to it ("a country that has ..."); the model's claim
+    names it. The sentence before that names it is cited too (shown to the model or not), not refused, but only
+    within the same paragraph: across a blank line the name belongs to another passage of thought."""
+    def final(gap: str, claim_name: str, cite: int = 1) -> Answer:
+        text = (f"Only licensed trusts can run schools in Freedonia.{gap}They must meet staffing rules. Critics say "
+                "this leaves fewer schools in a country that has the largest adult illiterate population in the "
+                "world.\n\nSylvania has more schools.")
+        named, rules, critics, later = (_sent(0, "s.txt", text, t) for t in (
+            "Only licensed trusts can run schools in Freedonia.", "They must meet staffing rules.",
+            text[text.index("Critics"): text.index("\n\n")], "Sylvania has more schools."))
+        placed = [PromptSentence(n, "s.txt", s.start, s.end, s.text, s.meta, text)
+                  for n, s in ((1, critics), (2, later), (3, named), (4, rules))]
+        shown, unshown = placed[:2], placed[2:]
+        raw = json.dumps({"sentences": [{"text": "The country with the largest adult illiterate population in the "
+                                                 f"world is {claim_name}.", "cites": [cite]}]})
+        question = "Which country has the most illiterate adults?"
+        return finalize(question, question, raw, shown, SupportJudge(), "s", unshown)
+
+    answer = final(" ", "Freedonia")
+    assert not answer.refused, answer.refusal_reason
+    assert not final(" ", "Freedonia", cite=2).refused  # cited the wrong shown sentence: re-pointed to both
+    assert [c.quote for c in answer.citations] == ["Only licensed trusts can run schools in Freedonia.",
+                                                   answer.citations[1].quote]
+    assert answer.citations[1].quote.startswith("Critics say")
+    assert final("\n\n", "Freedonia").refused  # named in the paragraph before: not what this one refers to
+    assert final(" ", "Sylvania").refused  # named only after it, in the next paragraph
