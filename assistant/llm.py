@@ -112,11 +112,13 @@ SLOTS = 2
 def option_logprobs(tokens: list[dict[str, Any]], options: tuple[str, ...]) -> dict[str, float]:
     """From OpenAI-style `logprobs.content` (llama.cpp) or Ollama's list: at the first generated token that is one of
     `options`, each option's log-probability among the top alternatives (an option not among them gets -30)."""
-    for token in tokens:
-        if token.get("token") in options:
-            top = {t.get("token"): float(t.get("logprob", -30.0)) for t in token.get("top_logprobs") or []}
-            return {o: top.get(o, -30.0) for o in options}
-    return {}
+    return next((top_scores(token, options) for token in tokens if token.get("token") in options), {})
+
+
+def top_scores(token: dict[str, Any], options: tuple[str, ...]) -> dict[str, float]:
+    """Each option's log-probability among one token's top alternatives (-30 when not among them)."""
+    top = {t.get("token"): float(t.get("logprob", -30.0)) for t in token.get("top_logprobs") or []}
+    return {o: top.get(o, -30.0) for o in options}
 
 
 @lru_cache(maxsize=2)
@@ -317,8 +319,7 @@ class EmbeddedBackend:
         except (KeyError, IndexError, TypeError):
             detail = result.get("message", result) if isinstance(result, dict) else result
             raise LLMError(f"llama.cpp: {detail}") from None
-        top = {t.get("token"): float(t.get("logprob", -30.0)) for t in first.get("top_logprobs") or []}
-        scores = {o: top.get(o, -30.0) for o in options}
+        scores = top_scores(first, options)
         return json.dumps({key: max(scores, key=scores.__getitem__)}), scores
 
     @contextmanager
