@@ -654,6 +654,14 @@ ASKED_SCHEMA = {"type": "object", "properties": {"answers": {"type": "string", "
 DOUBT = 0.75
 
 
+def asked_messages(question: str, evidence: list[str]) -> list[Message]:
+    """The model premise check's request (`answers_as_asked`; `bench/bench_premise.py` reads its scores)."""
+    return [
+        {"role": "system", "content": prompt("asked_system")},
+        {"role": "user", "content": prompt("asked_user").format(text="\n".join(evidence), question=question)},
+    ]
+
+
 def answers_as_asked(backend: Backend, question: str, evidence: list[str]) -> bool:
     """Does the cited text answer the question exactly as it is asked? One short constrained yes/no call to the model
     (`prompts/asked_system.txt`), made only for an answer every word-level check has passed.
@@ -664,11 +672,7 @@ def answers_as_asked(backend: Backend, question: str, evidence: list[str]) -> bo
     reading meaning can, if only roughly on a 1.5B model: the answer is withheld only when the model puts "no" at
     least `DOUBT` above "yes". A backend that reports no log-probabilities (an old Ollama) decides by its verdict;
     output that is not a clean yes or no counts as no."""
-    messages: list[Message] = [
-        {"role": "system", "content": prompt("asked_system")},
-        {"role": "user", "content": prompt("asked_user").format(text="\n".join(evidence), question=question)},
-    ]
-    raw, scores = backend.scored(messages, ASKED_SCHEMA, ("yes", "no"))
+    raw, scores = backend.scored(asked_messages(question, evidence), ASKED_SCHEMA, ("yes", "no"))
     if len(scores) == 2:
         return scores["no"] - scores["yes"] <= DOUBT
     try:
