@@ -25,11 +25,13 @@ from assistant.verify import (
     MODERN_YEAR,
     MONTHS,
     SupportJudge,
+    Verdict,
     acronym_words,
     answerability,
     answers_as_asked,
     content_stems,
     differences,
+    doubt,
     question_kind,
     reversed_premise,
     shared_subject,
@@ -287,10 +289,9 @@ def _repoint(
     sentence it refers back to when the claim names what it leaves unnamed (`_antecedent`)."""
     if judge.judge(text, _evidence(cites, pool), question).supported:
         return cites
-    options = [_antecedent(text, [s.n], pool, judge, question) for s in sents]
-    score, best = max(((judge.judge(text, _evidence(o, pool), question).score, o) for o in options),
-                      key=lambda option: option[0])
-    return best if score >= judge.threshold else cites
+    best, verdict = max((_antecedent(text, [s.n], pool, judge, question) for s in sents),
+                        key=lambda option: option[1].score)
+    return best if verdict.score >= judge.threshold else cites
 
 
 def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str) -> list[int]:
@@ -313,20 +314,22 @@ REFERENCE_REACH = 2  # sentences back a reference may reach: further on, a parag
 
 def _antecedent(
     text: str, cites: list[int], pool: list[PromptSentence], judge: SupportJudge, question: str
-) -> list[int]:
+) -> tuple[list[int], Verdict]:
     """Also cite the sentence that names what the cited one refers back to. A paragraph names a country, a person or
     a firm once and then says "a country that has the largest adult illiterate population" or "the company"; the
     model's claim resolves it ("Freedonia has the largest ..."), so against the cited sentence alone it fails
     on that name only. The nearest of the `REFERENCE_REACH` sentences before it in the same paragraph (shown to the
     model or not) is added when the two together support the claim, so the reader is sent to where the name is
-    written and the judge still reads the whole claim against what is cited. Only for a claim rejected for a name."""
+    written and the judge still reads the whole claim against what is cited. Only for a claim rejected for a name.
+    Returns the citations with the judge's verdict on them."""
     verdict = judge.judge(text, _evidence(cites, pool), question)
     if verdict.supported or not verdict.reason.startswith("name not in source"):
-        return cites
+        return cites, verdict
     for earlier in _before_in_paragraph(pool[cites[0] - 1], pool)[:REFERENCE_REACH]:
-        if judge.judge(text, _evidence([earlier.n, *cites], pool), question).supported:
-            return [earlier.n, *cites]
-    return cites
+        joined = judge.judge(text, _evidence([earlier.n, *cites], pool), question)
+        if joined.supported:
+            return [earlier.n, *cites], joined
+    return cites, verdict
 
 
 def _before_in_paragraph(sentence: PromptSentence, pool: list[PromptSentence]) -> list[PromptSentence]:
@@ -394,7 +397,7 @@ def finalize(
     question: str, standalone: str, raw: str, sents: list[PromptSentence], judge: SupportJudge, searched: str,
     unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(),
     retrieved: dict[str, list[tuple[int, str]]] | None = None,
-    asked: Callable[[str, list[str]], bool] | None = None, names: dict[str, frozenset[str]] | None = None,
+    asked: Callable[[str, list[str], float], bool] | None = None, names: dict[str, frozenset[str]] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -406,8 +409,9 @@ def finalize(
     `retrieved` each document's retrieved passages as (start, text): where a name the cited passage omits may be
     written (`earlier_text`). `names` are the documents' name terms (`lexical.name_terms`): a question's
     attribution that names every cited document ("according to GAO-07-283") is not asked of the cited sentences
-    (`verify.without_source`). `asked(question, cited texts)` is the last check, made only when all the others pass
-    (`verify.answers_as_asked`, a model call): when it finds the question not answered as asked, a correction again.
+    (`verify.without_source`). `asked(question, cited texts, threshold)` is the last check, made only when all the
+    others pass (`verify.answers_as_asked`, a model call; its threshold from `verify.doubt`): when it finds the
+    question not answered as asked, a correction again.
     """
     valid = {s.n for s in sents}
     pool = sents + [s for s in unshown or [] if s.n > len(sents)]
@@ -444,8 +448,11 @@ def finalize(
         claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
         ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), claims_evidence, common)
         refusal = None if ok else why
-        if ok and asked is not None and not asked(asked_of_text, list(dict.fromkeys(cited))):
-            return correction(question, standalone, [], supported, pool, searched)
+        if ok and asked is not None:
+            read = [(s.text, s.context or s.text) for s in backing]
+            threshold = doubt(asked_of_text, read, " ".join(_titles(backing)))
+            if not asked(asked_of_text, list(dict.fromkeys(cited)), threshold):
+                return correction(question, standalone, [], supported, pool, searched)
     if refusal:
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
@@ -467,9 +474,13 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     last: dict[str, int] = {}
     for s in cited:
         last[s.doc] = max(last.get(s.doc, 0), s.start)
-    titles = dict.fromkeys(str(s.meta.get("title") or "") for s in cited)
     earlier = [text for doc, upto in last.items() for start, text in retrieved.get(doc, []) if start <= upto]
-    return " ".join([*titles, *earlier]).strip()
+    return " ".join([*_titles(cited), *earlier]).strip()
+
+
+def _titles(cited: list[PromptSentence]) -> list[str]:
+    """The cited documents' titles, once each: what a whole document is about, which its sentences leave unsaid."""
+    return list(dict.fromkeys(str(s.meta.get("title") or "") for s in cited))
 
 
 def correction(

@@ -654,6 +654,45 @@ ASKED_SCHEMA = {"type": "object", "properties": {"answers": {"type": "string", "
 DOUBT = 0.75
 
 
+LATER_WORDS = 2  # question words stated only after the cited sentences that make the model check strict (`doubt`)
+LATER_DOUBT = 0.0  # the model check's threshold then: even odds
+
+
+def stated_later(question: str, cited: list[tuple[str, str]], title: str = "") -> list[str]:
+    """The question's content words that the cited sentences do not state, nor anything before them (their
+    passages' text up to them, the document's title), while the rest of their paragraph does, after them.
+
+    Why: a question is about the part of a paragraph that states its words. When they are written only after the
+    sentence an answer cites, the question was made from, or is about, what follows, and the cited sentence answers
+    something else: the typical false premise swaps in a word from a neighbouring sentence ("prior to the fire" of
+    the reconstruction after it). Words stated before the sentence are its context (a paragraph names its subject
+    once, then refers back); words stated nowhere are paraphrase or `ungrounded`'s concern. `cited` holds each cited
+    sentence with the passage it was retrieved in; its paragraph ends at the next line break (a news article's
+    paragraphs are single lines; read to the end of its passage, a question written from the whole article finds
+    most of its words "later")."""
+    asked = content_stems(question) - {stem(w) for w in QUESTION_FRAME}
+    had = content_stems(title)
+    after = set()
+    for sentence, context in cited:
+        at = context.find(sentence)
+        if at < 0:
+            at, context = 0, sentence
+        had |= content_stems(context[: at + len(sentence)])
+        after |= content_stems(context[at + len(sentence) :].split("\n")[0])
+    return sorted(asked & after - had)
+
+
+def doubt(question: str, cited: list[tuple[str, str]], title: str = "") -> float:
+    """The model premise check's threshold (`answers_as_asked`): `DOUBT`, or `LATER_DOUBT` when `LATER_WORDS` or
+    more of the question's words are stated only after the cited sentences (`stated_later`). Measured on held-out
+    SQuAD 2.0 dev pairs that pass every word-level check (`bench/bench_premise.py`): 2.0% of the answers' questions
+    (101 of 4,958) and 10.1% of the lures' (420 of 4,143) have two such words; the strict threshold there withholds
+    about 0.6% more answers and catches 2.7% more lures (on 880 random pairs: 2 answers, 11 lures), where lowering
+    `DOUBT` everywhere to 0.5 costs 2.4% of answers for 5.5% of lures. News questions, written from the whole article,
+    did not reach two (the seed suite)."""
+    return LATER_DOUBT if len(stated_later(question, cited, title)) >= LATER_WORDS else DOUBT
+
+
 def asked_messages(question: str, evidence: list[str]) -> list[Message]:
     """The model premise check's request (`answers_as_asked`; `bench/bench_premise.py` reads its scores)."""
     return [
@@ -662,7 +701,7 @@ def asked_messages(question: str, evidence: list[str]) -> list[Message]:
     ]
 
 
-def answers_as_asked(backend: Backend, question: str, evidence: list[str]) -> bool:
+def answers_as_asked(backend: Backend, question: str, evidence: list[str], threshold: float = DOUBT) -> bool:
     """Does the cited text answer the question exactly as it is asked? One short constrained yes/no call to the model
     (`prompts/asked_system.txt`), made only for an answer every word-level check has passed.
 
@@ -670,11 +709,11 @@ def answers_as_asked(backend: Backend, question: str, evidence: list[str]) -> bo
     a journalist, "before the fire" for "after", "no wife present" for "no husband present"). A word list cannot
     tell that from a paraphrase (against the gold sentence, 42% of answerable questions miss a content word too);
     reading meaning can, if only roughly on a 1.5B model: the answer is withheld only when the model puts "no" at
-    least `DOUBT` above "yes". A backend that reports no log-probabilities (an old Ollama) decides by its verdict;
-    output that is not a clean yes or no counts as no."""
+    least `threshold` above "yes" (`doubt`). A backend that reports no log-probabilities (an old Ollama) decides by
+    its verdict; output that is not a clean yes or no counts as no."""
     raw, scores = backend.scored(asked_messages(question, evidence), ASKED_SCHEMA, ("yes", "no"))
     if len(scores) == 2:
-        return scores["no"] - scores["yes"] <= DOUBT
+        return scores["no"] - scores["yes"] <= threshold
     try:
         return bool(json.loads(raw)["answers"] == "yes")
     except (ValueError, KeyError, TypeError):

@@ -12,7 +12,8 @@ the sentence an answer would cite. ~11,600 pairs, none of which any rule was bui
   title and the paragraph's text before the sentence as earlier text, the article's common stems).
 - `--model N`: N answer and N lure pairs that pass every word-level check, spread by `--seed`, asked of the model
   premise check (`verify.answers_as_asked`'s request on the product's backend): per threshold, how many right
-  answers it would withhold and how many lures it would catch. `verify.DOUBT` is marked. ~0.5 s a pair on 2 cores.
+  answers it would withhold and how many lures it would catch. `verify.DOUBT` is marked; the last line is the
+  product's rule (`verify.doubt`: stricter where the question's words follow the cited sentence). ~0.5 s a pair.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from assistant.verify import (
     Vocabulary,
     answerability,
     asked_messages,
+    doubt,
     reversed_premise,
     ungrounded,
 )
@@ -130,6 +132,10 @@ def main() -> None:
             mark = "  <- verify.DOUBT" if threshold == DOUBT else ""
             print(f"model check, no-over-yes > {threshold:<4}: answers withheld {withheld}/{args.model}, "
                   f"lures caught {caught}/{args.model}{mark}")
+        held = Counter(p["label"] for p, m in zip(picked, margins, strict=True)
+                       if m > doubt(p["question"], [(p["sentence"], p["paragraph"])], p["title"].replace("_", " ")))
+        print(f"model check at the product's threshold (verify.doubt): answers withheld {held['answer']}/{args.model}, "
+              f"lures caught {held['lure']}/{args.model}")
         if args.dump:
             with args.dump.open("w", encoding="utf-8") as fh:
                 fh.writelines(json.dumps({**p, "margin": m}) + "\n" for p, m in zip(picked, margins, strict=True))

@@ -25,7 +25,7 @@ from assistant.config import Settings
 from assistant.indexing import ingest
 from assistant.lexical import name_terms
 from assistant.retrieval import Retriever
-from assistant.verify import SupportJudge, aligned_differences
+from assistant.verify import DOUBT, LATER_DOUBT, SupportJudge, aligned_differences
 
 S000 = (SEEDS / "000_4f251fb10e67f7e9.txt").read_text(encoding="utf-8")
 S002 = (SEEDS / "002_66b593ec0b11b73e.txt").read_text(encoding="utf-8")
@@ -355,16 +355,16 @@ def test_the_model_check_is_asked_last_and_its_no_gives_a_cited_correction() -> 
     correction (what the sources do say, quoted and cited), never the model's restatement."""
     raw = json.dumps({"sentences": [
         {"text": "The US sanctioned more than 250 individuals and organizations.", "cites": [2]}]})
-    calls: list[tuple[str, list[str]]] = []
+    calls: list[tuple[str, list[str], float]] = []
 
-    def says(verdict: bool) -> Callable[[str, list[str]], bool]:
-        def asked(question: str, evidence: list[str]) -> bool:
-            calls.append((question, evidence))
+    def says(verdict: bool) -> Callable[[str, list[str], float], bool]:
+        def asked(question: str, evidence: list[str], threshold: float) -> bool:
+            calls.append((question, evidence, threshold))
             return verdict
         return asked
 
     kept = finalize(Q, Q, raw, SENTS, SupportJudge(), "s", asked=says(True))
-    assert not kept.refused and "250" in kept.answer and calls == [(Q, [SANCTIONS])]
+    assert not kept.refused and "250" in kept.answer and calls == [(Q, [SANCTIONS], DOUBT)]
     corrected = finalize(Q, Q, raw, SENTS, SupportJudge(), "Searched 4 sentences.", asked=says(False))
     assert corrected.refused and corrected.ungrounded == []
     assert "model check" in (corrected.refusal_reason or "")
@@ -376,6 +376,26 @@ def test_the_model_check_is_asked_last_and_its_no_gives_a_cited_correction() -> 
                        asked=says(True))
     assert refused.refused and calls == []  # the word-level check refused first: no model call spent
 
+
+
+def test_the_model_check_is_strict_for_a_question_made_from_what_follows_the_cited_sentence() -> None:
+    """The answer cites a sentence while the question's words are written only after it in its paragraph
+    (`verify.stated_later`): the model check is asked with the strict threshold; asked about the cited sentence's
+    own words, with the usual one."""
+    text = ("Engineer Tova Lind designed the new quay in 1903. Fishermen later sold their catch at a covered market "
+            "beside it, which the town built in 1911.")
+    quay = text[: text.index(".") + 1]
+    shown = [PromptSentence(1, "h.txt", 0, len(quay), quay, {"title": "Harbour works"}, text)]
+    raw = json.dumps({"sentences": [{"text": "Engineer Tova Lind designed the new quay.", "cites": [1]}]})
+    thresholds: list[float] = []
+
+    def asked(question: str, evidence: list[str], threshold: float) -> bool:
+        thresholds.append(threshold)
+        return True
+
+    for question in ("Who designed the covered market beside the quay?", "Who designed the new quay?"):
+        assert not finalize(question, question, raw, shown, SupportJudge(), "s", asked=asked).refused
+    assert thresholds == [LATER_DOUBT, DOUBT]
 
 
 def test_an_attribution_naming_the_cited_document_is_not_asked_of_its_sentences() -> None:

@@ -15,6 +15,7 @@ from assistant.llm import Backend, Message, Scored, get_backend, option_logprobs
 from assistant.verify import (
     DOUBT,
     JUDGE_EVIDENCE_CHARS,
+    LATER_DOUBT,
     SUPPORT_ODDS,
     ModelJudge,
     StrictJudge,
@@ -23,11 +24,13 @@ from assistant.verify import (
     aligned_differences,
     answerability,
     answers_as_asked,
+    doubt,
     focus,
     names,
     question_kind,
     reversed_premise,
     spelling_variants,
+    stated_later,
     ungrounded,
     words,
 )
@@ -465,6 +468,31 @@ def test_an_answer_is_withheld_only_when_the_model_clearly_prefers_no() -> None:
     assert answers_as_asked(Verdict('{"answers":"yes"}', {}), "Q?", ["text"])
     assert not answers_as_asked(Verdict(no, {}), "Q?", ["text"])
     assert not answers_as_asked(Verdict("{", {}), "Q?", ["text"])
+    leaning_no = Verdict(no, {"yes": -1.0, "no": -1.0 + DOUBT / 2})
+    assert not answers_as_asked(leaning_no, "Q?", ["text"], threshold=LATER_DOUBT)  # `doubt` made it strict
+
+
+HARBOUR = ("The harbour was dredged in 1901. Engineer Tova Lind designed the new quay. Fishermen later sold their "
+           "catch at a covered market beside it.\nTwo bridges were added in 1950.")
+QUAY = "Engineer Tova Lind designed the new quay."
+
+
+@pytest.mark.parametrize(("question", "later"), [
+    ("Who designed the covered market?", ["cover", "market"]),  # made from the next sentence: strict
+    ("Who designed the new quay?", []),
+    ("Who designed the quay after the harbour was dredged?", []),  # the sentence before is its context
+    ("Who designed the two bridges?", []),  # the next paragraph (a new line) is another part of the document
+    ("Who designed the quay in Portvik's covered market?", []),  # the title says what the document is about
+])
+def test_a_question_whose_words_follow_the_cited_sentence_gets_a_strict_model_check(
+        question: str, later: list[str]) -> None:
+    """A question is about the part of a paragraph that states its words. Words written only after the cited
+    sentence (and not before it, nor in the title) mean the question was made from what follows, so the model
+    check withholds the answer at even odds of "no" (`LATER_DOUBT`) instead of `DOUBT`."""
+    title = "Portvik covered market" if "Portvik" in question else "Harbour works"
+    assert stated_later(question, [(QUAY, HARBOUR)], title) == later
+    assert doubt(question, [(QUAY, HARBOUR)], title) == (LATER_DOUBT if later else DOUBT)
+    assert doubt(question, [(QUAY, QUAY)], title) == DOUBT  # a sentence shown without its passage: nothing follows
 
 
 def test_option_scores_are_read_where_the_model_wrote_its_verdict() -> None:
