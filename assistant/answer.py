@@ -449,8 +449,7 @@ def finalize(
         ok, why = answerability(asked_of_text, " ".join(c[0] for c in supported), claims_evidence, common)
         refusal = None if ok else why
         if ok and asked is not None:
-            read = [(s.text, s.context or s.text) for s in backing]
-            threshold = doubt(asked_of_text, read, " ".join(_titles(backing)))
+            threshold = doubt(asked_of_text, [(s.text, s.context) for s in backing], " ".join(_titles(backing)))
             if not asked(asked_of_text, list(dict.fromkeys(cited)), threshold):
                 return correction(question, standalone, [], supported, pool, searched)
     if refusal:

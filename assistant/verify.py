@@ -514,10 +514,15 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(IRREGULAR.get(word, word)))
 
 
+@lru_cache(maxsize=1)
+def _frame_stems() -> frozenset[str]:
+    """`QUESTION_FRAME` by stem, computed once: how a question asks, never what it asks about."""
+    return frozenset(stem(w) for w in QUESTION_FRAME)
+
+
 def _stems(words_: list[str], common: frozenset[str]) -> set[str]:
-    frame = {stem(w) for w in QUESTION_FRAME}
     return {stem(w) for w in words_ if w not in STOPWORDS and w not in MONTH_ABBREVIATIONS and len(w) > 1} \
-        - frame - common
+        - _frame_stems() - common
 
 
 # "What did the report say about sanctions relief?": the words after a closing about/regarding/concerning are what
@@ -664,13 +669,14 @@ def stated_later(question: str, cited: list[tuple[str, str]], title: str = "") -
 
     Why: a question is about the part of a paragraph that states its words. When they are written only after the
     sentence an answer cites, the question was made from, or is about, what follows, and the cited sentence answers
-    something else: the typical false premise swaps in a word from a neighbouring sentence ("prior to the fire" of
-    the reconstruction after it). Words stated before the sentence are its context (a paragraph names its subject
+    something else: the typical false premise swaps in a word from a neighbouring sentence ("Who designed the
+    covered market?" answered from "Engineer Tova Lind designed the new quay.", the market being the next
+    sentence's). Words stated before the sentence are its context (a paragraph names its subject
     once, then refers back); words stated nowhere are paraphrase or `ungrounded`'s concern. `cited` holds each cited
     sentence with the passage it was retrieved in; its paragraph ends at the next line break (a news article's
     paragraphs are single lines; read to the end of its passage, a question written from the whole article finds
     most of its words "later")."""
-    asked = content_stems(question) - {stem(w) for w in QUESTION_FRAME}
+    asked = content_stems(question) - _frame_stems()
     had = content_stems(title)
     after = set()
     for sentence, context in cited:
