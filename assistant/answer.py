@@ -18,12 +18,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assistant.config import Settings
-from assistant.llm import Backend, Message, Stats, get_backend, prompt
+from assistant.llm import Backend, Message, Stats, copyable, get_backend, prompt
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
 from assistant.verify import (
     MODERN_YEAR,
     MONTHS,
+    NEGATIONS,
     SupportJudge,
     Verdict,
     acronym_words,
@@ -37,7 +38,9 @@ from assistant.verify import (
     shared_subject,
     spelling_variants,
     stem,
+    substituted,
     ungrounded,
+    unstated_negation,
     without_source,
 )
 
@@ -187,8 +190,9 @@ def answer_schema(n: int) -> dict[str, Any]:
 
 
 def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Message]:
-    """System prompt first and fixed (its KV cache is reused); passages are plain numbered data."""
-    shown = "\n".join(f"[{s.n}] {MARKERS.sub('', s.text)}" for s in sentences)
+    """System prompt first and fixed (its KV cache is reused); passages are plain numbered data, their quotes
+    `copyable`."""
+    shown = "\n".join(f"[{s.n}] {copyable(MARKERS.sub('', s.text))}" for s in sentences)
     return [
         {"role": "system", "content": prompt("answer_system")},
         {"role": "user", "content": prompt("answer_user").format(passages=shown, question=question)},
@@ -440,9 +444,9 @@ def finalize(
         context = " ".join(dict.fromkeys(s.context or s.text for s in backing))
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
-        missing = ungrounded(asked_of_text, context, earlier_text(backing, retrieved or {}))
         cited = [s.text for s in backing]
-        flipped = reversed_premise(asked_of_text, " ".join(cited))
+        missing, flipped = _false_premise(asked_of_text, context, earlier_text(backing, retrieved or {}), cited,
+                                          [(c[0], _evidence(c[1], pool)) for c in supported])
         if missing or flipped:
             return correction(question, standalone, missing, supported, pool, searched, flipped)
         claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
@@ -460,6 +464,24 @@ def finalize(
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
     return _renumber(question, standalone, checked, conflicts, pool, searched)
+
+
+def _false_premise(
+    question: str, context: str, earlier: str, cited: list[str], claims: list[tuple[str, str]]
+) -> tuple[list[str], tuple[str, str] | None]:
+    """What the question presupposes that the cited passages do not state, as `correction` reports it: its specific
+    terms (`verify.ungrounded`, in the cited passages' context or the `earlier` text of their documents), a direction
+    the cited sentences reverse (`reversed_premise`), a negation they do not state (`unstated_negation`), or a word
+    of the question that a claim put in place of its evidence's (`substituted`; `claims` are (text, evidence)). The
+    first found is reported: each later check only matters when the question's own words pass the earlier ones."""
+    missing = ungrounded(question, context, earlier)
+    flipped = reversed_premise(question, " ".join(cited))
+    if missing or flipped:
+        return missing, flipped
+    negator = unstated_negation(question, " ".join(cited))
+    if negator:
+        return [negator], None
+    return [], next(filter(None, (substituted(question, text, evidence) for text, evidence in claims)), None)
 
 
 def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[int, str]]]) -> str:
@@ -486,19 +508,21 @@ def correction(
     question: str, standalone: str, missing: list[str], supported: list[tuple[str, list[int], bool, float, str]],
     sents: list[PromptSentence], searched: str, flipped: tuple[str, str] | None = None,
 ) -> Answer:
-    """The question rests on terms its sources do not state (a false premise, a wrong qualifier) or on a direction
-    they reverse (`flipped`: the question's word, the passage's): say so, and show what the passages nearest to it
-    say, quoted verbatim and cited, instead of answering the question as asked (the model's own sentence would
-    restate the false premise as if the source said it). With neither, the model check found the question not
-    answered as asked, without naming a word."""
+    """The question rests on terms its sources do not state (a false premise, a wrong qualifier, a negation) or on a
+    direction they reverse or a word they replace (`flipped`: the question's word, the passage's;
+    `verify.reversed_premise`, `verify.substituted`): say so, and show what the passages nearest to it say, quoted
+    verbatim and cited, instead of answering the question as asked (the model's own sentence would restate the
+    false premise as if the source said it). With neither, the model check found the question not answered as
+    asked, without naming a word."""
     rest = [t for t in missing if not flipped or t.lower() != flipped[0]]  # a reversed word is said once, as such
     terms = " or ".join(f"“{t}”" for t in rest)
     found, reasons = [], []
     if flipped:
         found.append(f"say “{flipped[1]}” where the question says “{flipped[0]}”")
-        reasons.append(f"the question's “{flipped[0]}” is the opposite of the cited passages' “{flipped[1]}”")
-    if rest:
-        found.append(f"do not mention {terms}")
+        reasons.append(f"the cited passages say “{flipped[1]}” where the question says “{flipped[0]}”")
+    if rest:  # a negation is not mentioned but said: "do not say “never”"
+        negations = all(t in NEGATIONS or t.endswith("n't") for t in rest)
+        found.append(f"do not {'say' if negations else 'mention'} {terms}")
         reasons.append(f"the question's {terms} {'is' if len(rest) == 1 else 'are'} not in the passages an answer "
                        "would cite")
     statement = (f"The passages found {' and '.join(found)}, so they do not answer the question as asked. " if found

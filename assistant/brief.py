@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from assistant.answer import MARKERS, Footnote, clean_text, repair_cut
 from assistant.config import Settings
-from assistant.llm import Backend, Message, Scored, Stats, prompt
+from assistant.llm import Backend, Message, Scored, Stats, copyable, prompt
 from assistant.verify import SupportJudge, content_stems, differences, faithful, topic_gap
 
 ICD203 = ("almost no chance", "very unlikely", "unlikely", "roughly even chance", "likely", "very likely",
@@ -313,7 +313,7 @@ def judgments_schema(n: int) -> dict[str, Any]:
 
 
 def facts_messages(system: str, topic: str, facts: list[BriefSentence]) -> list[Message]:
-    shown = "\n".join(f"[{i}] {s.text}" for i, s in enumerate(facts, 1))
+    shown = "\n".join(f"[{i}] {copyable(s.text)}" for i, s in enumerate(facts, 1))
     return [{"role": "system", "content": prompt(system)},
             {"role": "user", "content": prompt("brief_user").format(facts=shown, topic=topic)}]
 

@@ -139,9 +139,14 @@ def judge_accuracy(judge: SupportJudge, path: Path = EVAL_DIR / "judge_set.jsonl
     return float(judge_pairs(judge, read_pairs(path)).get("balanced_accuracy", 0.0))
 
 
+QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+
+
 def _has_terms(text: str, groups: list[list[str]]) -> bool:
-    low = text.casefold()
-    return all(any(alt.casefold() in low for alt in group) for group in groups)
+    """Every group has an alternative in the text; typographic and straight quotes are the same text (the model is
+    shown typographic ones, `llm.copyable`)."""
+    low = text.casefold().translate(QUOTES)
+    return all(any(alt.casefold().translate(QUOTES) in low for alt in group) for group in groups)
 
 
 def _citation_scores(answer: Answer, judge: SupportJudge) -> tuple[list[bool], list[bool], int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -62,6 +63,17 @@ PROMPTS = REPO_ROOT / "prompts"
 def prompt(name: str) -> str:
     """A prompt text from `prompts/`: kept out of code so it can be read and reviewed as the model sees it."""
     return (PROMPTS / f"{name}.txt").read_text(encoding="utf-8")
+
+
+OPENING_QUOTE = re.compile(r'(^|[\s(\[{/–—-])"')
+
+
+def copyable(text: str) -> str:
+    """Source text as shown to a model that answers in JSON: straight double quotes become typographic ones. A small
+    model copying `the term "social classes"` into a JSON string writes the quote unescaped, which ends the string
+    under the grammar: the sentence stops at "the term" and whatever the quotation held is lost. Typographic quotes
+    are ordinary characters inside a JSON string."""
+    return OPENING_QUOTE.sub("\\1“", text).replace('"', "”")
 
 
 def notice(message: str) -> None:

@@ -7,9 +7,10 @@ official SQuAD 2.0 dev set). Pairs: every question of that set except the develo
 ("answer") or, for an adversarial unanswerable question, the sentence holding its plausible wrong answer ("lure"):
 the sentence an answer would cite. ~11,600 pairs, none of which any rule was built from.
 
-- Word level (microseconds a pair, all pairs): how many of each kind `ungrounded`, `reversed_premise` and
-  `answerability` stop, as `answer.finalize` calls them (the paragraph as the cited passage's context, the article
-  title and the paragraph's text before the sentence as earlier text, the article's common stems).
+- Word level (microseconds a pair, all pairs): how many of each kind `ungrounded`, `reversed_premise`,
+  `unstated_negation` and `answerability` stop, as `answer.finalize` calls them (the paragraph as the cited
+  passage's context, the article title and the paragraph's text before the sentence as earlier text, the article's
+  common stems). `substituted` reads the model's claims, so only `bench_drafts.py` measures it.
 - `--model N`: N answer and N lure pairs that pass every word-level check, spread by `--seed`, asked of the model
   premise check (`verify.answers_as_asked`'s request on the product's backend): per threshold, how many right
   answers it would withhold and how many lures it would catch. `verify.DOUBT` is marked; the last line is the
@@ -38,6 +39,7 @@ from assistant.verify import (
     doubt,
     reversed_premise,
     ungrounded,
+    unstated_negation,
 )
 
 SQUAD = REPO_ROOT.parent / "shared" / "corpora" / "squad-dev"
@@ -53,8 +55,9 @@ def _build_module() -> ModuleType:
     return module
 
 
-def held_out_pairs() -> list[dict[str, str]]:
-    """(title, question, sentence, paragraph, label) for every usable SQuAD 2.0 dev question not among the dev cases."""
+def held_out_pairs() -> list[dict[str, Any]]:
+    """(title, question, sentence, paragraph, label, spans: the gold or plausible answer texts) for every usable
+    SQuAD 2.0 dev question not among the dev cases."""
     build = _build_module()
     dev = {json.loads(line)["q"] for line in (SQUAD / "questions.jsonl").open(encoding="utf-8")}
     pairs = []
@@ -74,11 +77,25 @@ def held_out_pairs() -> list[dict[str, str]]:
             continue
         pairs.append({"title": title, "question": question, "paragraph": paragraph,
                       "sentence": build.evidence_span(paragraph, at, at + len(text)),
-                      "label": "lure" if lure else "answer"})
+                      "label": "lure" if lure else "answer", "spans": [str(t) for t in texts]})
     return pairs
 
 
-def word_level_stop(pair: dict[str, str], common: frozenset[str]) -> str | None:
+def articles(pairs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each article's paragraphs, in the order the pairs first show them."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for pair in pairs:
+        if pair["paragraph"] not in found[pair["title"]]:
+            found[pair["title"]].append(pair["paragraph"])
+    return found
+
+
+def common_stems(by_article: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    """Each article's common stems (`verify.Vocabulary`): the product computes them over its whole collection."""
+    return {title: Vocabulary(sorted(texts)).common() for title, texts in by_article.items()}
+
+
+def word_level_stop(pair: dict[str, Any], common: frozenset[str]) -> str | None:
     """The first word-level check that stops this pair, as `answer.finalize` orders them; None when all pass."""
     paragraph, sentence, question = pair["paragraph"], pair["sentence"], pair["question"]
     before = paragraph[: max(paragraph.find(sentence), 0)]
@@ -86,12 +103,14 @@ def word_level_stop(pair: dict[str, str], common: frozenset[str]) -> str | None:
         return "ungrounded"
     if reversed_premise(question, sentence):
         return "reversed_premise"
+    if unstated_negation(question, sentence):
+        return "unstated_negation"
     if not answerability(question, sentence, [sentence], common)[0]:
         return "answerability"
     return None
 
 
-def model_margins(pairs: list[dict[str, str]]) -> list[float]:
+def model_margins(pairs: list[dict[str, Any]]) -> list[float]:
     """The premise check's log-odds of "no" over "yes" for each pair (the cited sentence as its evidence)."""
     backend = get_backend(Settings())
     margins = []
@@ -108,10 +127,7 @@ def main() -> None:
     ap.add_argument("--dump", type=Path, default=None, help="write the model-checked pairs and margins (JSONL)")
     args = ap.parse_args()
     pairs = held_out_pairs()
-    paragraphs: dict[str, set[str]] = defaultdict(set)
-    for pair in pairs:
-        paragraphs[pair["title"]].add(pair["paragraph"])
-    common = {title: Vocabulary(sorted(texts)).common() for title, texts in paragraphs.items()}
+    common = common_stems(articles(pairs))
     stops = [word_level_stop(pair, common[pair["title"]]) for pair in pairs]
     report: dict[str, Any] = {}
     for label in ("answer", "lure"):

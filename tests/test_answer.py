@@ -16,6 +16,7 @@ from assistant.answer import (
     Answerer,
     PromptSentence,
     TextStreamer,
+    answer_messages,
     finalize,
     parse_output,
     repair_cut,
@@ -265,6 +266,44 @@ def test_a_question_whose_direction_the_source_reverses_gets_a_correction() -> N
     assert not asked_right.ungrounded
 
 
+def test_a_draft_that_writes_the_questions_word_into_the_sources_phrase_gets_a_correction() -> None:
+    """Asked about "government schools", the model copies the source's phrase about private schools with the
+    question's word in its place; every word is somewhere in the evidence ("aid from the government"), so the
+    support judge passes it. The user is told what the source says instead, with the sentence quoted, not an answer
+    that carries the question's detail as the source's fact."""
+    text = ("In the region, private schools are called independent schools, but some private schools receive "
+            "financial aid from the government.")
+    sents = [PromptSentence(1, "schools.txt", 0, len(text), text, {"title": "Schools"}, text)]
+    raw = json.dumps({"sentences": [{"text": "Government schools are called independent schools.", "cites": [1]}]})
+    answer = finalize("What are government schools called?", "What are government schools called?", raw, sents,
+                      SupportJudge(), "Searched 1 sentence.")
+    assert answer.refused and answer.ungrounded == ["government"]
+    assert answer.sentences[0].text.startswith("The passages found say “private” where the question says "
+                                               "“government”")
+    assert answer.sentences[1].text == f"“{text}”"
+    right = json.dumps({"sentences": [{"text": "Private schools are called independent schools.", "cites": [1]}]})
+    assert not finalize("What are private schools called?", "What are private schools called?", right, sents,
+                        SupportJudge(), "Searched 1 sentence.").refused
+
+
+def test_a_negated_question_asked_of_a_plain_statement_gets_a_correction() -> None:
+    """"How many main interactions are not known?" answered from "Four main interactions are known": the draft would
+    state the opposite of the question's premise. The user is told the passages do not say "not", with the sentence
+    quoted; the same draft answers the question asked without the negation."""
+    text = "Four main interactions are known: strong, electromagnetic, weak and gravitational."
+    sents = [PromptSentence(1, "forces.txt", 0, len(text), text, {"title": "Forces"}, text)]
+    raw = json.dumps({"sentences": [{"text": "Four main interactions are known.", "cites": [1]}]})
+
+    def final(question: str) -> Answer:
+        return finalize(question, question, raw, sents, SupportJudge(), "Searched 1 sentence.")
+
+    answer = final("How many main interactions are not known?")
+    assert answer.refused and answer.ungrounded == ["not"]
+    assert answer.sentences[0].text.startswith("The passages found do not say “not”, so they do not answer")
+    assert answer.sentences[1].text == f"“{text}”"
+    assert not final("How many main interactions are known?").refused
+
+
 def test_a_name_written_only_later_in_the_report_does_not_ground_an_earlier_answer() -> None:
     """A report names a subject once and refers back to it, so a question's name may be written BEFORE the sentence
     that answers; written only AFTER it (a later table row), it does not make that sentence about the name."""
@@ -444,3 +483,18 @@ def test_a_claim_naming_what_its_sentence_refers_back_to_cites_the_sentence_that
     assert answer.citations[1].quote.startswith("Critics say")
     assert final("\n\n", "Freedonia").refused  # named in the paragraph before: not what this one refers to
     assert final(" ", "Sylvania").refused  # named only after it, in the next paragraph
+
+
+def test_a_quotation_in_a_passage_is_shown_to_the_model_with_typographic_quotes() -> None:
+    """A small model copying `the term "social classes"` into its JSON answer writes the straight quote unescaped,
+    which ends the string: the answer stopped at "the term" (4 of 178 drafted sentences on held-out SQuAD pairs). The
+    passages are shown with typographic quotes, which a JSON string holds as they are; what the footnotes quote is
+    still the source's own text."""
+    text = 'Mote wrote that the term "social classes" was misleading ("a name only").'
+    shown = answer_messages("What did Mote write?", [PromptSentence(1, "d.txt", 0, len(text), text, {})])
+    user = shown[1]["content"]
+    assert "[1] Mote wrote that the term “social classes” was misleading (“a name only”)." in user
+    assert '"' not in user.split("[1]")[1]
+    raw = json.dumps({"sentences": [{"text": "Mote wrote that the term “social classes” was misleading.",
+                                     "cites": [1]}]})
+    assert parse_output(raw) == [("Mote wrote that the term “social classes” was misleading.", [1])]

@@ -11,6 +11,7 @@ from assistant.evaluation import (
     EVAL_DIR,
     EvalError,
     _citation_scores,
+    _has_terms,
     check_gates,
     gate_verdict,
     judge_accuracy,
@@ -133,3 +134,12 @@ def test_a_sample_is_spread_evenly_and_the_same_every_run() -> None:
     cases = list(range(100))
     assert evenly(cases, 50) == list(range(0, 100, 2)) == evenly(cases, 50)
     assert evenly(cases, None) == cases and evenly(cases, 500) == cases
+
+
+def test_expected_terms_match_across_straight_and_typographic_quotes() -> None:
+    """The model is shown typographic quotes (`llm.copyable`), so an answer writes “zip” where a gold answer was
+    written with straight quotes: the same text."""
+    answer = "Adhesive strips “zip” the mouth shut when it is not feeding."
+    assert _has_terms(answer, [['"zip" the mouth shut']])
+    assert _has_terms('They "zip" it.', [["“zip” it"]])
+    assert not _has_terms(answer, [['"zap" the mouth shut']])

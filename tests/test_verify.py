@@ -31,7 +31,9 @@ from assistant.verify import (
     reversed_premise,
     spelling_variants,
     stated_later,
+    substituted,
     ungrounded,
+    unstated_negation,
     words,
 )
 
@@ -352,6 +354,56 @@ def test_a_question_word_the_source_replaces_inside_the_same_phrase_is_a_false_p
     assert ungrounded("What grew out of the Bergen school of geology?", source + " Its geology department...") == []
     assert ungrounded("The islands are made up almost entirely of what?",
                       "The islands consist almost entirely of basalt.") == []  # a particle, not a premise
+
+
+def test_a_question_word_the_source_replaces_is_caught_beyond_three_shared_words_and_never_for_a_conjunction() -> None:
+    """The shared run is counted as far as question and source keep matching ("[school reading movement] began in"),
+    so a run whose first three words hold one content word still anchors; an opening "since" or "upon" is a
+    conjunction the question opens with, not a detail the source replaces."""
+    source = "Harbour schools are called free schools by the families there."
+    assert ungrounded("Why are valley schools are called free schools?", source) == ["valley"]
+    assert ungrounded("Since schools are called free schools, who pays for them?", source) == []
+
+
+def test_a_negated_question_is_not_answered_by_a_text_that_states_no_negative() -> None:
+    """"How many main groups are not known?" asked of "There are four main groups known": the question presupposes
+    something is not so, and the text says only what is. A negator, a negative word, the question's word with a
+    negative prefix or "-less" in the text is a negative stated; a question without a negator asks nothing of it."""
+    known = "There are four main groups known: red, blue, green and grey."
+    assert unstated_negation("How many main groups are not known?", known) == "not"
+    assert unstated_negation("Who didn't vote?", "Everyone voted.") == "didn't"
+    assert unstated_negation("How many main groups are known?", known) is None
+    assert unstated_negation("How many main groups are not known?", "Four groups are unknown.") is None
+    assert unstated_negation("Which part isn't active?", "The inactive part is the core.") is None
+    assert unstated_negation("Which engine runs without pistons?", "A pistonless engine was built.") is None
+    assert unstated_negation("Who didn't vote?", "Everyone voted except the mayor.") is None
+    assert unstated_negation("What did the firm never disclose?", "The firm lacked a disclosure policy.") is None
+    assert unstated_negation("Who did not attend?", "The minister did not attend.") is None
+
+
+def test_a_claim_that_writes_the_questions_word_into_the_sources_phrase_is_caught() -> None:
+    """Asked about "government schools" of a text that calls private schools independent, a small model writes
+    "Government schools are called independent schools.": every word is in the evidence ("aid from the
+    government"), so only the phrase shows the replacement. Not when the question names both words, when the claim's
+    word is the model's own rather than the question's, or when the evidence writes the claim's word before that
+    place (the claim left out a clause: "The council, which meets ..., approved" as "The council approved")."""
+    evidence = ("In the region, private schools are called independent schools, but some private schools receive "
+                "financial aid from the government.")
+    claim = "Government schools are called independent schools."
+    assert substituted("What are government schools also called in the region?", claim, evidence) == (
+        "government", "private")
+    assert substituted("Are government or private schools called independent schools?", claim, evidence) is None
+    assert substituted("What are schools in the region called?", claim, evidence) is None
+    assert substituted("What are private schools called?", "Private schools are called independent schools.",
+                       evidence) is None
+    bergen = "The Bergen school of meteorology grew faster than the one in Oslo."
+    assert substituted("How fast did the Oslo school of meteorology grow?", "The Oslo school of meteorology grew "
+                       "faster.", bergen) == ("Oslo", "Bergen")  # a name in place of a name
+    assert substituted("How did the Oslo office grow?", "The Oslo office grew faster.",
+                       "The regional office grew faster than the one in Oslo.") is None  # a name for a common noun
+    council = "The council, which meets in the old hall by the harbour, approved the budget in May."
+    assert substituted("When did the council approve the budget?", "The council approved the budget in May.",
+                       council) is None
 
 
 def test_a_question_word_the_source_states_the_other_way_is_a_false_premise() -> None:

@@ -1,0 +1,97 @@
+"""The answer path end to end on held-out SQuAD 2.0 pairs: draft, every check, and what the user would get.
+
+Run on a quiet machine: `.venv/bin/python bench/bench_drafts.py [--n N] [--seed S] [--dump FILE]`. Needs
+`../shared/corpora/squad-dev/` beside the repository (see `bench_premise.py`, whose held-out pairs it uses: every
+official SQuAD 2.0 dev question outside the 100 dev cases). No retrieval: the model is shown the question's own
+paragraph and a neighbouring paragraph of the same article (as the product shows the retrieved chunks' sentences,
+at most `max_prompt_sentences`), drafts its answer on the product's backend and prompt, and `answer.finalize` checks
+it with every check the product runs, the model premise check included. ~10 s a pair.
+
+Per kind it prints: answers answered with the gold text / answered without it / withheld, and lures refused or
+corrected / answered. `--dump` writes each pair with its shown sentences, the model's raw draft and the outcome, so
+a new check on drafts can be measured offline on material it was not built from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench_premise import articles, common_stems, held_out_pairs
+
+from assistant.answer import PromptSentence, answer_messages, answer_schema, finalize
+from assistant.chunking import sentence_spans
+from assistant.config import Settings
+from assistant.llm import Stats, get_backend
+from assistant.verify import SupportJudge, answers_as_asked
+
+
+def shown_sentences(pair: dict[str, Any], article: list[str], limit: int, rng: random.Random) -> list[PromptSentence]:
+    """The pair's paragraph and the next one of its article (the one before, for the last), in a random order of the
+    two, cut to `limit` sentences without cutting the pair's own paragraph."""
+    at = article.index(pair["paragraph"])
+    other = article[at + 1] if at + 1 < len(article) else article[at - 1] if at > 0 else ""
+    own = [(pair["paragraph"], a, b) for a, b in sentence_spans(pair["paragraph"], 0, len(pair["paragraph"]))]
+    more = [(other, a, b) for a, b in sentence_spans(other, 0, len(other))][: max(0, limit - len(own))]
+    blocks = [own, more] if rng.random() < 0.5 else [more, own]
+    title = pair["title"].replace("_", " ")
+    return [PromptSentence(i + 1, pair["title"], a, b, text[a:b], {"title": title}, text)
+            for i, (text, a, b) in enumerate(s for block in blocks for s in block)]
+
+
+def outcome(pair: dict[str, Any], answer_text: str, refused: bool) -> str:
+    """What the user got: a lure is right only refused; an answer only with its gold text."""
+    if pair["label"] == "lure":
+        return "refused" if refused else "answered"
+    if refused:
+        return "withheld"
+    return "right" if any(span.casefold() in answer_text.casefold() for span in pair["spans"]) else "wrong"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=50, help="answer and lure pairs each")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dump", type=Path, default=None, help="write each pair, its draft and its outcome (JSONL)")
+    args = ap.parse_args()
+    cfg = Settings()
+    backend = get_backend(cfg)
+    judge = SupportJudge()
+    pairs = held_out_pairs()
+    by_article = articles(pairs)
+    common = common_stems(by_article)
+    rng = random.Random(args.seed)
+    picked = [p for label in ("answer", "lure") for p in rng.sample([q for q in pairs if q["label"] == label], args.n)]
+    counts: dict[str, Counter[str]] = {"answer": Counter(), "lure": Counter()}
+    dump = args.dump.open("w", encoding="utf-8") if args.dump else None
+    t0 = time.perf_counter()
+    for i, pair in enumerate(picked, 1):
+        sents = shown_sentences(pair, by_article[pair["title"]], cfg.max_prompt_sentences, rng)
+        raw = "".join(backend.stream(answer_messages(pair["question"], sents), answer_schema(len(sents)),
+                                     cfg.max_answer_tokens, Stats()))
+        answer = finalize(pair["question"], pair["question"], raw, sents, judge, "", [], common[pair["title"]],
+                          {pair["title"]: [(0, pair["paragraph"])]}, partial(answers_as_asked, backend))
+        got = outcome(pair, answer.answer, answer.refused)
+        counts[pair["label"]][got] += 1
+        print(f"[{i}/{len(picked)} {time.perf_counter() - t0:.0f}s] {pair['label']} {got}: {pair['question'][:70]}",
+              flush=True)
+        if dump:
+            dump.write(json.dumps({**pair, "shown": [s.text for s in sents], "raw": raw, "outcome": got,
+                                   "answer": answer.answer, "reason": answer.refusal_reason}) + "\n")
+    if dump:
+        dump.close()
+    n = args.n
+    a, lure = counts["answer"], counts["lure"]
+    print(f"answers ({n}): right {a['right']} ({a['right'] / n:.2f}), wrong {a['wrong']}, withheld {a['withheld']}")
+    print(f"lures ({n}): refused or corrected {lure['refused']} ({lure['refused'] / n:.2f}), "
+          f"answered {lure['answered']}")
+
+
+if __name__ == "__main__":
+    main()
