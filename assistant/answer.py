@@ -38,7 +38,6 @@ from assistant.verify import (
     shared_subject,
     spelling_variants,
     stem,
-    substituted,
     ungrounded,
     unstated_negation,
     without_source,
@@ -445,8 +444,7 @@ def finalize(
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
         cited = [s.text for s in backing]
-        missing, flipped = _false_premise(asked_of_text, context, earlier_text(backing, retrieved or {}), cited,
-                                          [(c[0], _evidence(c[1], pool)) for c in supported])
+        missing, flipped = _false_premise(asked_of_text, context, earlier_text(backing, retrieved or {}), cited)
         if missing or flipped:
             return correction(question, standalone, missing, supported, pool, searched, flipped)
         claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
@@ -467,21 +465,18 @@ def finalize(
 
 
 def _false_premise(
-    question: str, context: str, earlier: str, cited: list[str], claims: list[tuple[str, str]]
+    question: str, context: str, earlier: str, cited: list[str]
 ) -> tuple[list[str], tuple[str, str] | None]:
     """What the question presupposes that the cited passages do not state, as `correction` reports it: its specific
     terms (`verify.ungrounded`, in the cited passages' context or the `earlier` text of their documents), a direction
-    the cited sentences reverse (`reversed_premise`), a negation they do not state (`unstated_negation`), or a word
-    of the question that a claim put in place of its evidence's (`substituted`; `claims` are (text, evidence)). The
-    first found is reported: each later check only matters when the question's own words pass the earlier ones."""
+    the cited sentences reverse (`reversed_premise`) or a negation they do not state (`unstated_negation`). The
+    first found is reported: a later check only matters when the question's own words pass the earlier ones."""
     missing = ungrounded(question, context, earlier)
     flipped = reversed_premise(question, " ".join(cited))
     if missing or flipped:
         return missing, flipped
     negator = unstated_negation(question, " ".join(cited))
-    if negator:
-        return [negator], None
-    return [], next(filter(None, (substituted(question, text, evidence) for text, evidence in claims)), None)
+    return ([negator] if negator else []), None
 
 
 def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[int, str]]]) -> str:
@@ -509,11 +504,10 @@ def correction(
     sents: list[PromptSentence], searched: str, flipped: tuple[str, str] | None = None,
 ) -> Answer:
     """The question rests on terms its sources do not state (a false premise, a wrong qualifier, a negation) or on a
-    direction they reverse or a word they replace (`flipped`: the question's word, the passage's;
-    `verify.reversed_premise`, `verify.substituted`): say so, and show what the passages nearest to it say, quoted
-    verbatim and cited, instead of answering the question as asked (the model's own sentence would restate the
-    false premise as if the source said it). With neither, the model check found the question not answered as
-    asked, without naming a word."""
+    direction they reverse (`flipped`: the question's word, the passage's; `verify.reversed_premise`): say so, and
+    show what the passages nearest to it say, quoted verbatim and cited, instead of answering the question as asked
+    (the model's own sentence would restate the false premise as if the source said it). With neither, the model
+    check found the question not answered as asked, without naming a word."""
     rest = [t for t in missing if not flipped or t.lower() != flipped[0]]  # a reversed word is said once, as such
     terms = " or ".join(f"“{t}”" for t in rest)
     found, reasons = [], []

@@ -857,35 +857,11 @@ def near_misses(question: str, context: str, document: str = "") -> list[str]:
     have = {stem(w) for w in words(f"{context} {document}")}
     asked = [_norm(t) for t in _tokens(ATTRIBUTION.sub("", question))]
     told = [_norm(t) for t in _tokens(context)]
-    return list(dict.fromkeys(w for w, _, _ in _replacements(asked, told) if stem(w) not in have))
+    return list(dict.fromkeys(w for w in _replacements(asked, told) if stem(w) not in have))
 
 
-def substituted(question: str, claim: str, evidence: str) -> tuple[str, str] | None:
-    """(the question's word, the evidence's) when a claim copies a phrase of its cited sentence but writes a word of
-    the question where the sentence has another: "Government schools are called independent schools." citing "In
-    the region, private schools are called independent schools, ... financial aid from the government". Asked about
-    a detail the sources do not state, a small model answers by putting the question's word into the source's
-    phrase; the support judge finds the word elsewhere in the evidence (or excuses it as the question's own), so the
-    claim would pass; so would a name put in place of another ("The Oslo school of meteorology grew faster." from
-    "The Bergen school of meteorology grew faster than the one in Oslo").
-
-    Counted in a noun's phrase (`_replacements`) when the claim's word is the question's and the evidence's word is
-    not (a question naming both asks about both); when a name replaces a name, not a common noun (a name where the
-    evidence has a common noun is how a report refers back to what it named before: "Hutton" for "the minister");
-    and when the evidence does not write the claim's word before that place (then the claim only left out what came
-    between: "The council, which meets in the old hall by the harbour, approved ..." as "The council approved ...";
-    "announced that it would impose sanctions" as "announced sanctions")."""
-    asked = {stem(_norm(t)): t for t in _tokens(question)}
-    claimed = [_norm(t) for t in _tokens(claim)]
-    evidence_tokens = _tokens(evidence)
-    told = [_norm(t) for t in evidence_tokens]
-    return next(((asked[stem(w)], evidence_tokens[k]) for w, _, k in _replacements(claimed, told)
-                 if stem(w) in asked and (asked[stem(w)].islower() or not evidence_tokens[k].islower())
-                 and stem(told[k]) not in asked and stem(w) not in {stem(t) for t in told[:k]}), None)
-
-
-def _replacements(text: list[str], other: list[str]) -> Iterator[tuple[str, str, int]]:
-    """(word of `text`, word of `other` in its place, that place's index): a content word of `text` beside a run of
+def _replacements(text: list[str], other: list[str]) -> Iterator[str]:
+    """Words of `text` that `other` replaces: a content word of `text` beside a run of
     `ANCHOR` or more words that `other` has too (two of them content words, counted as far as the two keep matching:
     "[schools are called independent]"), where `other` has a different content word in its place and nowhere the
     same one. The phrase must be a noun's: the word modifies a run that starts with a content word ("middle [school
@@ -915,8 +891,9 @@ def _replacements(text: list[str], other: list[str]) -> Iterator[tuple[str, str,
             starts = [j for j in runs.get(tuple(run), []) if 0 <= j + at < len(other)]
             if any(stem(other[j + at]) == stem(w) or same_name(other[j + at], w) for j in starts):
                 continue
-            yield from ((w, other[j + at], j + at) for j in starts if content(other[j + at])
-                        and (anchored(i + 1, j, 1) if at < 0 else anchored(i - 1, j + ANCHOR - 1, -1)))
+            if any(content(other[j + at]) and (anchored(i + 1, j, 1) if at < 0 else anchored(i - 1, j + ANCHOR - 1, -1))
+                   for j in starts):
+                yield w
 
 
 # Words that say which way an amount or a level moved, or how two compare: language-level, like the negators. Any

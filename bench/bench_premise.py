@@ -10,7 +10,7 @@ the sentence an answer would cite. ~11,600 pairs, none of which any rule was bui
 - Word level (microseconds a pair, all pairs): how many of each kind `ungrounded`, `reversed_premise`,
   `unstated_negation` and `answerability` stop, as `answer.finalize` calls them (the paragraph as the cited
   passage's context, the article title and the paragraph's text before the sentence as earlier text, the article's
-  common stems). `substituted` reads the model's claims, so only `bench_drafts.py` measures it.
+  common stems).
 - `--model N`: N answer and N lure pairs that pass every word-level check, spread by `--seed`, asked of the model
   premise check (`verify.answers_as_asked`'s request on the product's backend): per threshold, how many right
   answers it would withhold and how many lures it would catch. `verify.DOUBT` is marked; the last line is the

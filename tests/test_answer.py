@@ -266,26 +266,6 @@ def test_a_question_whose_direction_the_source_reverses_gets_a_correction() -> N
     assert not asked_right.ungrounded
 
 
-def test_a_draft_that_writes_the_questions_word_into_the_sources_phrase_gets_a_correction() -> None:
-    """Asked about "government schools", the model copies the source's phrase about private schools with the
-    question's word in its place; every word is somewhere in the evidence ("aid from the government"), so the
-    support judge passes it. The user is told what the source says instead, with the sentence quoted, not an answer
-    that carries the question's detail as the source's fact."""
-    text = ("In the region, private schools are called independent schools, but some private schools receive "
-            "financial aid from the government.")
-    sents = [PromptSentence(1, "schools.txt", 0, len(text), text, {"title": "Schools"}, text)]
-    raw = json.dumps({"sentences": [{"text": "Government schools are called independent schools.", "cites": [1]}]})
-    answer = finalize("What are government schools called?", "What are government schools called?", raw, sents,
-                      SupportJudge(), "Searched 1 sentence.")
-    assert answer.refused and answer.ungrounded == ["government"]
-    assert answer.sentences[0].text.startswith("The passages found say “private” where the question says "
-                                               "“government”")
-    assert answer.sentences[1].text == f"“{text}”"
-    right = json.dumps({"sentences": [{"text": "Private schools are called independent schools.", "cites": [1]}]})
-    assert not finalize("What are private schools called?", "What are private schools called?", right, sents,
-                        SupportJudge(), "Searched 1 sentence.").refused
-
-
 def test_a_negated_question_asked_of_a_plain_statement_gets_a_correction() -> None:
     """"How many main interactions are not known?" answered from "Four main interactions are known": the draft would
     state the opposite of the question's premise. The user is told the passages do not say "not", with the sentence
