@@ -36,10 +36,14 @@ MONTHS = "january february march april may june july august september october no
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
+ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)", re.IGNORECASE)  # "the 14th century", "the 20th anniversary"
 # A year written bare that reads as a date ("1998"), not a count: older years need dating words (`DATED_YEAR`).
 MODERN_YEAR = r"(?:1[89]|20)\d\d"
 ACRONYM_DOTS = re.compile(r"(?:[a-z]\.)+[a-z]")  # u.s, u.n: written with dots, compared without
 RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:of\s+|the\s+|and\s+)*[A-Z][\w’'-]*)*")
+# An organisation's full name, whose acronym skips its linking words ("Intergovernmental Panel on Climate Change").
+NAME_RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:(?:of|the|and|on|for)\s+)*[A-Z][\w’'-]*)*")
+LINKING = frozenset({"of", "the", "and", "on", "for"})
 ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z]{2,8}\b")
 WORD = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+)*\.?")
 
@@ -91,6 +95,11 @@ SPELLED = {w: str(i) for i, w in enumerate("""two three four five six seven eigh
     fourteen fifteen sixteen seventeen eighteen nineteen twenty""".split(), 2)} | {  # noqa: SIM905
     w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {  # noqa: SIM905
     "hundred": "100", "thousand": "1000"}
+# A number's order of magnitude in words: "three thousand years" is not "three hundred years".
+MAGNITUDES = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9, "trillion": 12}
+# Ordinals spelled out, by their number ("third" for 3rd); not "first" and "second", a qualifier and a unit of time.
+ORDINAL_WORDS = {str(i): w for i, w in enumerate("""third fourth fifth sixth seventh eighth ninth tenth eleventh
+    twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth""".split(), 3)}  # noqa: SIM905
 ROMAN = re.compile(r"\b(X{0,3})(IX|IV|V?I{0,3})\b")
 ROMAN_UNITS = ("", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
 AFTER_NAME = re.compile(r"[A-Z][a-z]+\s$")
@@ -120,11 +129,12 @@ def names(text: str) -> set[str]:
 
 
 def initialisms(text: str) -> dict[str, list[str]]:
-    """Each run of capitalised words by its initials ("World Health Organization" -> who; "of", "the" and "and"
-    skipped), so an acronym in one text can be matched to the full name in another without any alias list."""
+    """Each run of capitalised words by its initials ("World Health Organization" -> who; "Intergovernmental Panel
+    on Climate Change" -> ipcc: `LINKING` words skipped), so an acronym in one text can be matched to the full name in
+    another without any alias list."""
     out: dict[str, list[str]] = {}
-    for m in RUN.finditer(text):
-        run = [w for w in words(m.group(0)) if w not in ("of", "the", "and")]
+    for m in NAME_RUN.finditer(text):
+        run = [w for w in words(m.group(0)) if w not in LINKING]
         if len(run) >= 2:
             out["".join(w[0] for w in run)] = run
     return out
@@ -785,12 +795,12 @@ OPENERS = frozenset("""besides since though although under unlike despite follow
 
 
 def premise_terms(question: str) -> list[str]:
-    """The question's specific terms, as written: its numbers, its names (capitalised words; the first word only
-    when it starts a longer name, since every question starts with a capital, and never an `OPENERS` word) and its
-    qualifiers ("the least important"; not "first name" or a closing "last?", which are a noun and a verb). A
-    question presupposes them; an answer is only an answer if its sources state them too. An attribution
-    ("According to the agency, ...") names where a report comes from, which the footnotes show, not a fact of it,
-    so its terms are left out."""
+    """The question's specific terms, as written: its numbers (ordinals too: "the 14th century"; an order of
+    magnitude in words: "three thousand years"), its names (capitalised words; the first word only when it starts a
+    longer name, since every question starts with a capital, and never an `OPENERS` word) and its qualifiers ("the
+    least important"; not "first name" or a closing "last?", which are a noun and a verb). A question presupposes
+    them; an answer is only an answer if its sources state them too. An attribution ("According to the agency,
+    ...") names where a report comes from, which the footnotes show, not a fact of it, so its terms are left out."""
     question = ATTRIBUTION.sub("", question)
     tokens = [t.strip(".-") for t in re.findall(r"\d+(?:,\d{3})+(?!\d)|[\w’'.-]+", question)]
     terms: list[str] = []
@@ -802,7 +812,8 @@ def premise_terms(question: str) -> list[str]:
         name = token[:1].isupper() and (i > 0 or low not in OPENERS and following[:1].isalpha()
                                         and tokens[i + 1][:1].isupper() or token.isupper())
         qualifier = low in QUALIFIERS and following not in ("", "name", "names")
-        if NUMBER.fullmatch(token) or name or qualifier:
+        magnitude = low in MAGNITUDES and i > 0 and (NUMBER.fullmatch(tokens[i - 1]) or fold(tokens[i - 1]) in SPELLED)
+        if NUMBER.fullmatch(token) or ORDINAL.fullmatch(token) or name or qualifier or magnitude:
             terms.append(token.removesuffix("'s").removesuffix("’s"))
     return list(dict.fromkeys(terms))
 
@@ -834,6 +845,11 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
             ok = term in have_numbers or term in numbers(document)
         elif NUMBER.fullmatch(term):
             ok = term.replace(",", "") in have_numbers
+        elif ordinal := ORDINAL.fullmatch(term):  # "mid-20th century" where the source says "mid-18th"
+            ok = ordinal.group(1) in have_numbers or ORDINAL_WORDS.get(ordinal.group(1), "-") in have \
+                or _century_of_years(question, term, context)
+        elif fold(term) in MAGNITUDES:  # "three thousand years" where the source says "three hundred years"
+            ok = stem(fold(term)) in have_stems or _of_magnitude(MAGNITUDES[fold(term)], have_numbers)
         elif fold(term) in QUALIFIERS:
             ok = stem(fold(term)) in have_stems
         else:
@@ -842,6 +858,22 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
         if not ok:
             missing.append(term)
     return missing + [w for w in near_misses(question, context, document) if w not in missing]
+
+
+def _of_magnitude(power: int, values: set[str]) -> bool:
+    """Whether a number in `values` is of this order of magnitude, below the next word's: "3,000" and "20,000" are
+    thousands, "2,500,000" millions, and a thousand is not hundreds."""
+    upper = min((p for p in MAGNITUDES.values() if p > power), default=power + 3)
+    return any(10 ** power <= float(v) < 10 ** upper for v in values if v.replace(".", "", 1).isdigit())
+
+
+def _century_of_years(question: str, term: str, context: str) -> bool:
+    """Whether `term` ("16th") names a century in `question` that a year of `context` falls in: a source dates
+    events ("in 1564") and a question names their century ("a 16th century settlement")."""
+    if not re.search(rf"\b{re.escape(term)}[\s-]+centur", question, re.IGNORECASE):
+        return False
+    years = re.findall(rf"\b(?:{YEAR.pattern})\b", context)
+    return any((int(y) - 1) // 100 + 1 == int(term[:-2]) for y in years)
 
 
 ANCHOR = 3  # words shared beside a replaced one: "Chicago school of" psychology/sociology

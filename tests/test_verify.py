@@ -243,6 +243,20 @@ PREMISES = [
      []),
     ("What mediates Type 1 hypersensitivity?", "Type I hypersensitivity is mediated by IgE.", []),
     ("Who was 1 of the founders?", "No one founded it alone; it had six founders.", ["1"]),  # "one" is a pronoun too
+    # an ordinal is a number: the century of a year the passage dates it in, or spelled out, is the same one
+    ("Who wrote the treatise in the mid 19th century?", "In the mid-17th century a monk wrote the treatise.",
+     ["19th"]),
+    ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1652.", []),
+    ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1752.", ["17th"]),
+    ("Who wrote the 7th treatise?", "A monk wrote the seventh treatise.", []),
+    # an order of magnitude in words: "thousand" is not "hundred", while "4,000" is thousands
+    ("What was unchanged for nearly three thousand years?", "The code was unchanged for nearly three hundred years.",
+     ["thousand"]),
+    ("What was unchanged for nearly three thousand years?", "The code was unchanged for 3,000 years.", []),
+    ("Which fund held several hundred million dollars?", "The fund held hundreds of millions of dollars.", []),
+    ("What was unchanged for three hundred years?", "The code was unchanged for three thousand years.", ["hundred"]),
+    # an acronym skips its name's linking words ("on", "for")
+    ("Who chairs the IPCC?", "The Intergovernmental Panel on Climate Change is chaired by a scientist.", []),
     # a question's first word is a name only when it starts one, never when it is a preposition or conjunction
     ("Besides Britain, where did the refugees settle?", "Refugees settled in Britain as well as in Holland.", []),
     ("Western Union moved where?", "The company moved to Denver.", ["Western", "Union"]),
