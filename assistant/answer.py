@@ -24,7 +24,6 @@ from assistant.store import page_at
 from assistant.verify import (
     MODERN_YEAR,
     MONTHS,
-    NEGATIONS,
     SupportJudge,
     Verdict,
     acronym_words,
@@ -33,6 +32,7 @@ from assistant.verify import (
     content_stems,
     differences,
     doubt,
+    is_negator,
     question_kind,
     reversed_premise,
     shared_subject,
@@ -472,10 +472,11 @@ def _false_premise(
     the cited sentences reverse (`reversed_premise`) or a negation they do not state (`unstated_negation`). The
     first found is reported: a later check only matters when the question's own words pass the earlier ones."""
     missing = ungrounded(question, context, earlier)
-    flipped = reversed_premise(question, " ".join(cited))
+    said = " ".join(cited)
+    flipped = reversed_premise(question, said)
     if missing or flipped:
         return missing, flipped
-    negator = unstated_negation(question, " ".join(cited))
+    negator = unstated_negation(question, said)
     return ([negator] if negator else []), None
 
 
@@ -515,7 +516,7 @@ def correction(
         found.append(f"say “{flipped[1]}” where the question says “{flipped[0]}”")
         reasons.append(f"the cited passages say “{flipped[1]}” where the question says “{flipped[0]}”")
     if rest:  # a negation is not mentioned but said: "do not say “never”"
-        negations = all(t in NEGATIONS or t.endswith("n't") for t in rest)
+        negations = all(is_negator(t) for t in rest)
         found.append(f"do not {'say' if negations else 'mention'} {terms}")
         reasons.append(f"the question's {terms} {'is' if len(rest) == 1 else 'are'} not in the passages an answer "
                        "would cite")

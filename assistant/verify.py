@@ -174,6 +174,11 @@ def _name_present(name: str, evidence_words: set[str]) -> bool:
 NEGATORS = NEGATIONS - {"neither", "none", "denied", "deny", "denies"}  # grammatical: they scope the next words
 
 
+def is_negator(word: str) -> bool:
+    """A folded word that negates what follows it: "not", "never", "without", or a contraction ("didn't")."""
+    return word in NEGATORS or word.endswith("n't")
+
+
 # "no divisors other than 1 and itself", "nothing except the report": a negation that an exception follows restricts
 # what it scopes to the exception instead of denying it.
 EXCEPTION = re.compile(r"\b(?:other than|except|excepting|besides|apart from|aside from|save for)\b")
@@ -189,7 +194,7 @@ def negated_stems(text: str) -> set[str]:
     for sentence in SENTENCE_END.split(text):  # "The deal was not signed. President Ruiz wrote": not his title
         tokens = words(sentence)
         for i, w in enumerate(tokens):
-            if (w in NEGATORS or w.endswith("n't")) and not EXCEPTION.search(" ".join(tokens[i + 1 : i + 7])):
+            if is_negator(w) and not EXCEPTION.search(" ".join(tokens[i + 1 : i + 7])):
                 out |= content_stems(" ".join(tokens[i + 1 : i + 4]))
     return out
 
@@ -1003,7 +1008,7 @@ def unstated_negation(question: str, text: str) -> str | None:
     (`bench/bench_premise.py`) it stops 25 of 5,773 answers and 535 of 5,840 lures that pass the checks before it; of
     880 pairs with the model check's margins, 2 answers and 57 lures, 48 of which the model check caught too."""
     asked = words(question)
-    negator = next((w for w in asked if w in NEGATORS or w.endswith("n't")), None)
+    negator = next((w for w in asked if is_negator(w)), None)
     if negator is None:
         return None
     own = {stem(w) for w in asked}
