@@ -487,12 +487,14 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     another part of the report (a table row, a footnote about someone else) and does not make the cited sentence
     about it: "How much did X hold?" is not answered by "In 2025, foreigners held 31%" because a later table
     lists X. Each cited document's title comes first: it names what the whole document is about ("Jacksonville,
-    Florida"), which its sentences then leave unsaid ("the city's hottest month on record")."""
+    Florida"), which its sentences then leave unsaid ("the city's hottest month on record"). A title ends as a
+    sentence does, so its name never runs on into the passage's first word ("Intergovernmental Panel on Climate
+    Change A chapter ..." is not an initialism of IPCC)."""
     last: dict[str, int] = {}
     for s in cited:
         last[s.doc] = max(last.get(s.doc, 0), s.start)
     earlier = [text for doc, upto in last.items() for start, text in retrieved.get(doc, []) if start <= upto]
-    return " ".join([*_titles(cited), *earlier]).strip()
+    return " ".join([*(f"{title}." for title in _titles(cited) if title), *earlier]).strip()
 
 
 def _titles(cited: list[PromptSentence]) -> list[str]:

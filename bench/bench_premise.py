@@ -99,7 +99,7 @@ def word_level_stop(pair: dict[str, Any], common: frozenset[str]) -> str | None:
     """The first word-level check that stops this pair, as `answer.finalize` orders them; None when all pass."""
     paragraph, sentence, question = pair["paragraph"], pair["sentence"], pair["question"]
     before = paragraph[: max(paragraph.find(sentence), 0)]
-    if ungrounded(question, paragraph, f"{pair['title'].replace('_', ' ')} {before}"):
+    if ungrounded(question, paragraph, f"{pair['title'].replace('_', ' ')}. {before}"):
         return "ungrounded"
     if reversed_premise(question, sentence):
         return "reversed_premise"

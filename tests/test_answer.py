@@ -321,6 +321,24 @@ def test_a_name_in_the_cited_documents_title_grounds_the_question() -> None:
     assert other.refused and other.ungrounded == ["Jacksonville"]
 
 
+def test_an_acronym_of_the_cited_documents_title_grounds_the_question() -> None:
+    """A report titled with an organisation's full name calls it by its acronym nowhere in the answering sentence
+    ("A chapter typically has ten lead authors"): the question's "IPCC" is the title's initials (linking words
+    skipped), even though the passage right after the title starts with a capitalised word."""
+    text = "A chapter typically has ten to fifteen lead authors."
+    raw = json.dumps({"sentences": [{"text": "A chapter typically has ten to fifteen lead authors.", "cites": [1]}]})
+    question = "How many lead authors does an IPCC report chapter have?"
+
+    def final(title: str) -> Answer:
+        sentence = PromptSentence(1, "panel.txt", 0, len(text), text, {"title": title}, text)
+        return finalize(question, question, raw, [sentence], SupportJudge(), "s", None, frozenset(),
+                        {"panel.txt": [(0, text)]})
+
+    assert not final("Intergovernmental Panel on Climate Change").refused
+    other = final("International Energy Agency")
+    assert other.refused and other.ungrounded == ["IPCC"]
+
+
 def test_a_sentence_cut_by_a_page_break_is_cited_whole() -> None:
     """A running header between pages splits one sentence into two shown spans; the model cites the half with the
     fact's tail. Both halves are cited and the claim is checked against the whole sentence, not refused."""
