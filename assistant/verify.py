@@ -818,7 +818,9 @@ def premise_terms(question: str) -> list[str]:
                                         and tokens[i + 1][:1].isupper() or token.isupper())
         qualifier = low in QUALIFIERS and following not in ("", "name", "names")
         magnitude = low in MAGNITUDES and i > 0 and (NUMBER.fullmatch(tokens[i - 1]) or fold(tokens[i - 1]) in SPELLED)
-        if NUMBER.fullmatch(token) or ORDINAL.fullmatch(token) or name or qualifier or magnitude:
+        if ordinal := ORDINAL.fullmatch(token.split("-")[0]):  # "the 20th-century novel": its ordinal
+            terms.append(ordinal.group(0))
+        elif NUMBER.fullmatch(token) or name or qualifier or magnitude:
             terms.append(token.removesuffix("'s").removesuffix("’s"))
     return list(dict.fromkeys(terms))
 

@@ -249,6 +249,8 @@ PREMISES = [
     ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1652.", []),
     ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1752.", ["17th"]),
     ("Who wrote the 7th treatise?", "A monk wrote the seventh treatise.", []),
+    ("Which 19th-century treatise did the monk write?", "The monk wrote a treatise in 1652.", ["19th"]),
+    ("Which 17th-century treatise did the monk write?", "The monk wrote a treatise in 1652.", []),
     # an order of magnitude in words: "thousand" is not "hundred", while "4,000" is thousands
     ("What was unchanged for nearly three thousand years?", "The code was unchanged for nearly three hundred years.",
      ["thousand"]),
