@@ -179,6 +179,12 @@ def is_negator(word: str) -> bool:
     return word in NEGATORS or word.endswith("n't")
 
 
+def negates(words_: Iterable[str]) -> bool:
+    """Whether folded words state a negation (`NEGATIONS` or a contraction): "didn't sign" and "did not sign" say
+    the same, so a claim may write either for the other."""
+    return any(w in NEGATIONS or is_negator(w) for w in words_)
+
+
 # "no divisors other than 1 and itself", "nothing except the report": a negation that an exception follows restricts
 # what it scopes to the exception instead of denying it.
 EXCEPTION = re.compile(r"\b(?:other than|except|excepting|besides|apart from|aside from|save for)\b")
@@ -263,8 +269,8 @@ class SupportJudge:
         speaker = misattributed(claim, evidence)
         if speaker:
             return Verdict(False, 0.15, speaker)
-        claim_neg = bool(NEGATIONS & set(words(claim)))
-        if claim_neg and not NEGATIONS & set(words(evidence)):
+        claim_neg = negates(words(claim))
+        if claim_neg and not negates(words(evidence)):
             return Verdict(False, 0.2, "negation not in source")
         stems, question_stems = content_stems(claim), content_stems(question)
         negated = negated_stems(evidence) & stems - question_stems
