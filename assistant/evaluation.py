@@ -20,7 +20,7 @@ import yaml
 
 from assistant.answer import PREMISE, Answer, Answerer
 from assistant.config import REPO_ROOT
-from assistant.verify import Judge, SupportJudge
+from assistant.verify import QUOTES, Judge, SupportJudge
 
 EVAL_DIR = REPO_ROOT / "eval"
 HIGHER_IS_BETTER = {"retrieval_recall_at_k", "fact_recall", "citation_recall", "citation_precision",
@@ -137,9 +137,6 @@ def judge_pairs(judge: Judge, pairs: list[Pair], progress: Callable[[int], None]
 def judge_accuracy(judge: SupportJudge, path: Path = EVAL_DIR / "judge_set.jsonl") -> float:
     """Balanced accuracy of the support judge on a labelled (claim, passage, supported) set."""
     return float(judge_pairs(judge, read_pairs(path)).get("balanced_accuracy", 0.0))
-
-
-QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
 def _has_terms(text: str, groups: list[list[str]]) -> bool:

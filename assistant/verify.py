@@ -40,19 +40,29 @@ ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)", re.IGNORECASE)  # "the 14th centur
 # A year written bare that reads as a date ("1998"), not a count: older years need dating words (`DATED_YEAR`).
 MODERN_YEAR = r"(?:1[89]|20)\d\d"
 ACRONYM_DOTS = re.compile(r"(?:[a-z]\.)+[a-z]")  # u.s, u.n: written with dots, compared without
-RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:of\s+|the\s+|and\s+)*[A-Z][\w’'-]*)*")
+
+
+def _capitalised_run(linking: Iterable[str]) -> re.Pattern[str]:
+    """A run of capitalised words, with these lower-case linking words allowed between them ("Bank of England")."""
+    return re.compile(rf"[A-Z][\w’'-]*(?:\s+(?:(?:{'|'.join(linking)})\s+)*[A-Z][\w’'-]*)*")
+
+
+RUN = _capitalised_run(("of", "the", "and"))
 # An organisation's full name, whose acronym skips its linking words ("Intergovernmental Panel on Climate Change").
-NAME_RUN = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:(?:of|the|and|on|for)\s+)*[A-Z][\w’'-]*)*")
-LINKING = frozenset({"of", "the", "and", "on", "for"})
+LINKING = ("of", "the", "and", "on", "for")
+NAME_RUN = _capitalised_run(LINKING)
 ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z]{2,8}\b")
 WORD = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+)*\.?")
+
+
+QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})  # typographic quotes, straightened
 
 
 def fold(text: str) -> str:
     """Lowercase, strip accents, straighten quotes: Tchaikovsky ≈ Tschaikowsky is handled by fuzzy names."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').lower()
+    return text.translate(QUOTES).lower()
 
 
 @lru_cache(maxsize=1)
