@@ -789,6 +789,14 @@ class Vocabulary:
 QUALIFIERS = frozenset("""least most first last only largest smallest biggest highest lowest earliest latest oldest
     newest youngest longest shortest greatest fewest best worst""".split())  # noqa: SIM905
 
+# Qualifiers that say the same thing of an order ("the first known reference" of "the earliest known reference", "the
+# last major evolution" of "the final major evolution", "the biggest port" of "the largest port"): either grounds the
+# other. Language-level; an opposite ("first"/"last", "largest"/"smallest") is never listed.
+SAME_QUALIFIER = {
+    "first": ("earliest",), "earliest": ("first", "oldest"), "oldest": ("earliest",), "last": ("final",),
+    "biggest": ("largest", "greatest"), "largest": ("biggest", "greatest"), "greatest": ("largest", "biggest"),
+}
+
 
 # How a question names its source: "according to X", "as reported by X", "as stated in X" (X runs to the next comma).
 ATTRIBUTION = re.compile(
@@ -874,13 +882,24 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
         elif fold(term) in MAGNITUDES:  # "three thousand years" where the source says "three hundred years"
             ok = stem(fold(term)) in have_stems or _of_magnitude(MAGNITUDES[fold(term)], have_numbers)
         elif fold(term) in QUALIFIERS:
-            ok = stem(fold(term)) in have_stems
+            ok = _stated(fold(term), have_stems)
         else:
+            parts = _head_of_likeness(term, parts)
             ok = all(any(same_name(w, h) for h in have) or stem(w) in have_stems for w in parts) \
                 or fold(term).replace(".", "") in spelled
         if not ok:
             missing.append(term)
     return missing + [w for w in near_misses(question, context, document) if w not in missing]
+
+
+# Second halves of a hyphenated word that say "in the manner of" the first ("Chinese-style", "Roman-like",
+# "French-speaking"): the name is the first half, and a source may state it in another such word ("Chinese-like").
+LIKENESS = frozenset({"like", "style", "type", "styled", "based", "speaking"})
+
+
+def _head_of_likeness(term: str, parts: list[str]) -> list[str]:
+    """A hyphenated name's words without its likeness suffix (`LIKENESS`): "Chinese-style" is grounded by "Chinese"."""
+    return parts[:-1] if "-" in term and len(parts) > 1 and parts[-1] in LIKENESS else parts
 
 
 def _of_magnitude(power: int, values: set[str]) -> bool:
@@ -912,7 +931,12 @@ def near_misses(question: str, context: str, document: str = "") -> list[str]:
     have = {stem(w) for w in words(f"{context} {document}")}
     asked = [_norm(t) for t in _tokens(ATTRIBUTION.sub("", question))]
     told = [_norm(t) for t in _tokens(context)]
-    return list(dict.fromkeys(w for w in _replacements(asked, told) if stem(w) not in have))
+    return list(dict.fromkeys(w for w in _replacements(asked, told) if not _stated(w, have)))
+
+
+def _stated(word: str, stems: set[str]) -> bool:
+    """Whether `stems` state `word` in some form, or a qualifier that says the same (`SAME_QUALIFIER`)."""
+    return any(stem(w) in stems for w in (word, *SAME_QUALIFIER.get(word, ())))
 
 
 def _replacements(text: list[str], other: list[str]) -> Iterator[str]:

@@ -257,6 +257,18 @@ PREMISES = [
     ("What was unchanged for nearly three thousand years?", "The code was unchanged for 3,000 years.", []),
     ("Which fund held several hundred million dollars?", "The fund held hundreds of millions of dollars.", []),
     ("What was unchanged for three hundred years?", "The code was unchanged for three thousand years.", ["hundred"]),
+    # a qualifier is grounded by one that says the same of an order, never by its opposite
+    ("What was the last major change to the engine?", "The final major change to the engine was the turbine.", []),
+    ("What was the first major change to the engine?", "The final major change to the engine was the turbine.",
+     ["first"]),
+    ("When was the first known reference to the disease?", "The earliest known reference to it dates from 430 BC.",
+     []),
+    ("Which city has the biggest port?", "Duisburg has the largest river port in Europe.", []),
+    ("Which city has the biggest port?", "Duisburg has the smallest river port in Europe.", ["biggest"]),
+    # a hyphenated name's likeness suffix ("-style", "-like") is not part of the name
+    ("Which dynasties inspired the Chinese-like elements?", "The Chinese-style elements came from the Tang.", []),
+    ("Which dynasties inspired the Japanese-like elements?", "The Chinese-style elements came from the Tang.",
+     ["Japanese-like"]),
     # an acronym skips its name's linking words ("on", "for")
     ("Who chairs the IPCC?", "The Intergovernmental Panel on Climate Change is chaired by a scientist.", []),
     # a question's first word is a name only when it starts one, never when it is a preposition or conjunction
