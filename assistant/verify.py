@@ -572,10 +572,10 @@ def _about(question: str, evidence: list[str], common: frozenset[str]) -> tuple[
     return False, f"no cited sentence is about {', '.join(sorted(subject))}"
 
 
-# A year as a date, not a count: after a month or a temporal preposition ("in 1998", "October 2010", "the plague of
-# 1576-77"), or as the start of a range; "1500 soldiers" is a number.
-DATED_YEAR = re.compile(r"\b(?:in|since|by|from|of|until|till|to|during|before|after|between|and|circa|around|"
-                        r"early|mid|late|" + "|".join(MONTHS) + r")\s+(1[0-9]{3}|20[0-9]{2})(?:\s*[–-]\s*(\d{2,4}))?\b"
+# A year as a date, not a count: after a month, a temporal preposition or "year" ("in 1998", "October 2010", "the year
+# 1390", "the plague of 1576-77"), or as the start of a range; "1500 soldiers" is a number.
+DATED_YEAR = re.compile(r"\b(?:in|since|by|from|of|until|till|to|during|before|after|between|and|circa|around|early|"
+                        r"mid|late|year|" + "|".join(MONTHS) + r")\s+(1[0-9]{3}|20[0-9]{2})(?:\s*[–-]\s*(\d{2,4}))?\b"
                         r"|\b(1[0-9]{3}|20[0-9]{2})\s*[–-]\s*(\d{2,4})\b", re.IGNORECASE)
 
 
@@ -911,11 +911,12 @@ def _of_magnitude(power: int, values: set[str]) -> bool:
 
 def _century_of_years(question: str, term: str, context: str) -> bool:
     """Whether `term` ("16th") names a century in `question` that a year of `context` falls in: a source dates
-    events ("in 1564") and a question names their century ("a 16th century settlement")."""
+    events ("in 1564") and a question names their century ("a 16th century settlement"). Only years written as dates
+    (`dated_years`) count: "1500 troops" is a number, not the 15th century."""
     if not re.search(rf"\b{re.escape(term)}[\s-]+centur", question, re.IGNORECASE):
         return False
-    years = re.findall(rf"\b(?:{YEAR.pattern})\b", context)
-    return any((int(y) - 1) // 100 + 1 == int(term[:-2]) for y in years)
+    century = int(term[:-2])
+    return any((first - 1) // 100 + 1 <= century <= (last - 1) // 100 + 1 for first, last in dated_years(context))
 
 
 ANCHOR = 3  # words shared beside a replaced one: "Chicago school of" psychology/sociology

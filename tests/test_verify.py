@@ -248,6 +248,7 @@ PREMISES = [
      ["19th"]),
     ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1652.", []),
     ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1752.", ["17th"]),
+    ("Who wrote the treatise in the 15th century?", "A monk led 1500 troops and wrote the treatise.", ["15th"]),
     ("Who wrote the 7th treatise?", "A monk wrote the seventh treatise.", []),
     ("Which 19th-century treatise did the monk write?", "The monk wrote a treatise in 1652.", ["19th"]),
     ("Which 17th-century treatise did the monk write?", "The monk wrote a treatise in 1652.", []),
@@ -443,10 +444,11 @@ def test_a_quantity_noun_asks_for_a_quantity_only_as_what_the_question_asks() ->
 
 
 def test_a_when_question_is_answered_by_an_era_or_an_early_year() -> None:
-    """"When" is answered by "65.5 million years ago", "the 14th century", "the 1960s", "44 BC" or "in 1348", not
-    only by a modern year or a month."""
+    """"When" is answered by "65.5 million years ago", "the 14th century", "the 1960s", "44 BC", "in 1348" or "the
+    year 1390", not only by a modern year or a month."""
     for when in ("It died out 65.5 million years ago.", "It spread in the 14th century.", "It peaked in the 1960s.",
-                 "It was founded in 44 BC.", "The plague reached the port in 1348."):
+                 "It was founded in 44 BC.", "The plague reached the port in 1348.",
+                 "The oldest seal is from the year 1390."):
         assert answerability("When did it happen?", when, [when]) == (True, "ok"), when
     assert not answerability("When did it happen?", "It happened.", ["It happened after a long wait."])[0]
 
