@@ -444,7 +444,7 @@ def finalize(
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
         cited = [s.text for s in backing]
-        missing, flipped = _false_premise(asked_of_text, context, earlier_text(backing, retrieved or {}), cited)
+        missing, flipped = false_premise(asked_of_text, context, earlier_text(backing, retrieved or {}), cited)
         if missing or flipped:
             return correction(question, standalone, missing, supported, pool, searched, flipped)
         claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
@@ -464,7 +464,7 @@ def finalize(
     return _renumber(question, standalone, checked, conflicts, pool, searched)
 
 
-def _false_premise(
+def false_premise(
     question: str, context: str, earlier: str, cited: list[str]
 ) -> tuple[list[str], tuple[str, str] | None]:
     """What the question presupposes that the cited passages do not state, as `correction` reports it: its specific

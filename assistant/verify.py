@@ -575,8 +575,8 @@ def _about(question: str, evidence: list[str], common: frozenset[str]) -> tuple[
 # A year as a date, not a count: after a month, a temporal preposition or "year" ("in 1998", "October 2010", "the year
 # 1390", "the plague of 1576-77"), or as the start of a range; "1500 soldiers" is a number.
 DATED_YEAR = re.compile(r"\b(?:in|since|by|from|of|until|till|to|during|before|after|between|and|circa|around|early|"
-                        r"mid|late|year|" + "|".join(MONTHS) + r")\s+(1[0-9]{3}|20[0-9]{2})(?:\s*[–-]\s*(\d{2,4}))?\b"
-                        r"|\b(1[0-9]{3}|20[0-9]{2})\s*[–-]\s*(\d{2,4})\b", re.IGNORECASE)
+                        r"mid|late|year|" + "|".join(MONTHS) + rf")\s+({YEAR.pattern})(?:\s*[–-]\s*(\d{{2,4}}))?\b"
+                        rf"|\b({YEAR.pattern})\s*[–-]\s*(\d{{2,4}})\b", re.IGNORECASE)
 
 
 def dated_years(text: str) -> list[tuple[int, int]]:
@@ -790,12 +790,12 @@ QUALIFIERS = frozenset("""least most first last only largest smallest biggest hi
     newest youngest longest shortest greatest fewest best worst""".split())  # noqa: SIM905
 
 # Qualifiers that say the same thing of an order ("the first known reference" of "the earliest known reference", "the
-# last major evolution" of "the final major evolution", "the biggest port" of "the largest port"): either grounds the
-# other. Language-level; an opposite ("first"/"last", "largest"/"smallest") is never listed.
-SAME_QUALIFIER = {
-    "first": ("earliest",), "earliest": ("first", "oldest"), "oldest": ("earliest",), "last": ("final",),
-    "biggest": ("largest", "greatest"), "largest": ("biggest", "greatest"), "greatest": ("largest", "biggest"),
-}
+# last major evolution" of "the final major evolution", "the biggest port" of "the largest port"): within a group of
+# `SAME_ORDER` either grounds the other (not across groups: "first" is not "oldest"). Language-level; an opposite
+# ("first"/"last", "largest"/"smallest") is never listed.
+SAME_ORDER = (("first", "earliest"), ("earliest", "oldest"), ("last", "final"), ("biggest", "largest", "greatest"))
+SAME_QUALIFIER = {word: tuple(other for group in SAME_ORDER if word in group for other in group if other != word)
+                  for group in SAME_ORDER for word in group}
 
 
 # How a question names its source: "according to X", "as reported by X", "as stated in X" (X runs to the next comma).

@@ -7,10 +7,10 @@ official SQuAD 2.0 dev set). Pairs: every question of that set except the develo
 ("answer") or, for an adversarial unanswerable question, the sentence holding its plausible wrong answer ("lure"):
 the sentence an answer would cite. ~11,600 pairs, none of which any rule was built from.
 
-- Word level (microseconds a pair, all pairs): how many of each kind `ungrounded`, `reversed_premise`,
-  `unstated_negation` and `answerability` stop, as `answer.finalize` calls them (the paragraph as the cited
-  passage's context, the article title and the paragraph's text before the sentence as earlier text, the article's
-  common stems).
+- Word level (microseconds a pair, all pairs): how many `answer.false_premise` (premise terms, a reversed
+  direction, an unstated negation) and `verify.answerability` stop, as `answer.finalize` calls them (the paragraph
+  as the cited passage's context, the article title and the paragraph's text before the sentence as earlier text,
+  the article's common stems).
 - `--model N`: N answer and N lure pairs that pass every word-level check, spread by `--seed`, asked of the model
   premise check (`verify.answers_as_asked`'s request on the product's backend): per threshold, how many right
   answers it would withhold and how many lures it would catch. `verify.DOUBT` is marked; the last line is the
@@ -28,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from assistant.answer import false_premise
 from assistant.config import REPO_ROOT, Settings
 from assistant.llm import get_backend
 from assistant.verify import (
@@ -37,9 +38,6 @@ from assistant.verify import (
     answerability,
     asked_messages,
     doubt,
-    reversed_premise,
-    ungrounded,
-    unstated_negation,
 )
 
 SQUAD = REPO_ROOT.parent / "shared" / "corpora" / "squad-dev"
@@ -96,15 +94,15 @@ def common_stems(by_article: dict[str, list[str]]) -> dict[str, frozenset[str]]:
 
 
 def word_level_stop(pair: dict[str, Any], common: frozenset[str]) -> str | None:
-    """The first word-level check that stops this pair, as `answer.finalize` orders them; None when all pass."""
+    """The first word-level check that stops this pair, through the product's own calls (`answer.false_premise`,
+    then `verify.answerability`); None when all pass."""
     paragraph, sentence, question = pair["paragraph"], pair["sentence"], pair["question"]
     before = paragraph[: max(paragraph.find(sentence), 0)]
-    if ungrounded(question, paragraph, f"{pair['title'].replace('_', ' ')}. {before}"):
-        return "ungrounded"
-    if reversed_premise(question, sentence):
+    missing, flipped = false_premise(question, paragraph, f"{pair['title'].replace('_', ' ')}. {before}", [sentence])
+    if flipped:
         return "reversed_premise"
-    if unstated_negation(question, sentence):
-        return "unstated_negation"
+    if missing:
+        return "premise terms or negation"
     if not answerability(question, sentence, [sentence], common)[0]:
         return "answerability"
     return None

@@ -265,6 +265,7 @@ PREMISES = [
     ("When was the first known reference to the disease?", "The earliest known reference to it dates from 430 BC.",
      []),
     ("Which city has the biggest port?", "Duisburg has the largest river port in Europe.", []),
+    ("Which is the first building of the town?", "The oldest building of the town is the mill.", ["first"]),
     ("Which city has the biggest port?", "Duisburg has the smallest river port in Europe.", ["biggest"]),
     # a hyphenated name's likeness suffix ("-style", "-like") is not part of the name
     ("Which dynasties inspired the Chinese-like elements?", "The Chinese-style elements came from the Tang.", []),
