@@ -37,6 +37,8 @@ MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov de
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)", re.IGNORECASE)  # "the 14th century", "the 20th anniversary"
+DECADE = re.compile(r"\b(1[0-9]{2}|20[0-9])0['’]?s\b")  # "the 1960s" (ten years), "the 1100s" (a hundred)
+CENTURY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)[\s-]+centur", re.IGNORECASE)  # "the 12th century", "20th-century"
 # A year written bare that reads as a date ("1998"), not a count: older years need dating words (`DATED_YEAR`).
 MODERN_YEAR = r"(?:1[89]|20)\d\d"
 ACRONYM_DOTS = re.compile(r"(?:[a-z]\.)+[a-z]")  # u.s, u.n: written with dots, compared without
@@ -844,6 +846,8 @@ def premise_terms(question: str) -> list[str]:
         magnitude = low in MAGNITUDES and i > 0 and (NUMBER.fullmatch(tokens[i - 1]) or fold(tokens[i - 1]) in SPELLED)
         if ordinal := ORDINAL.fullmatch(token.split("-")[0]):  # "the 20th-century novel": its ordinal
             terms.append(ordinal.group(0))
+        elif DECADE.fullmatch(token):  # "in the 1100s", "the 1960s"
+            terms.append(token)
         elif NUMBER.fullmatch(token) or name or qualifier or magnitude:
             terms.append(token.removesuffix("'s").removesuffix("’s"))
     return list(dict.fromkeys(terms))
@@ -879,6 +883,8 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
         elif ordinal := ORDINAL.fullmatch(term):  # "mid-20th century" where the source says "mid-18th"
             ok = ordinal.group(1) in have_numbers or ORDINAL_WORDS.get(ordinal.group(1), "-") in have \
                 or _century_of_years(question, term, context)
+        elif DECADE.fullmatch(term):  # "in the 1100s" where the source says "in the 11th century"
+            ok = _within_decade(term, context)
         elif fold(term) in MAGNITUDES:  # "three thousand years" where the source says "three hundred years"
             ok = stem(fold(term)) in have_stems or _of_magnitude(MAGNITUDES[fold(term)], have_numbers)
         elif fold(term) in QUALIFIERS:
@@ -917,6 +923,26 @@ def _century_of_years(question: str, term: str, context: str) -> bool:
         return False
     century = int(term[:-2])
     return any((first - 1) // 100 + 1 <= century <= (last - 1) // 100 + 1 for first, last in dated_years(context))
+
+
+def _within_decade(term: str, context: str) -> bool:
+    """Whether `context` dates something inside the years `term` names: "the 1960s" are 1960-1969, "the 1100s" (a
+    round hundred) 1100-1199, the 12th century. A question that places its subject there ("a centre of ivorywork in
+    the 1100s") is not answered by a source that places it elsewhere ("in the 11th century", "since the late 19th
+    century" for "since the 1900s"); a year inside ("in 1965"), a decade inside ("the 1910s" in "the 1900s") or the
+    century itself grounds it. Modern years count written bare ("the 1965 act"), older ones only as dates
+    (`dated_years`)."""
+    first, last = _decade_span(DECADE.fullmatch(term).group(1))  # type: ignore[union-attr]
+    spans = [*dated_years(context), *((int(y), int(y)) for y in re.findall(rf"\b{MODERN_YEAR}\b", context)),
+             *(_decade_span(d) for d in DECADE.findall(context)),
+             *(((int(c) - 1) * 100, (int(c) - 1) * 100 + 99) for c in CENTURY.findall(context))]
+    return any(first <= a and b <= last for a, b in spans)
+
+
+def _decade_span(digits: str) -> tuple[int, int]:
+    """The years of a plural year ("196" of "1960s"): ten, or a hundred when it is a round hundred ("1100s")."""
+    first = int(digits) * 10
+    return first, first + (99 if first % 100 == 0 else 9)
 
 
 ANCHOR = 3  # words shared beside a replaced one: "Chicago school of" psychology/sociology

@@ -258,6 +258,15 @@ PREMISES = [
     ("What was unchanged for nearly three thousand years?", "The code was unchanged for 3,000 years.", []),
     ("Which fund held several hundred million dollars?", "The fund held hundreds of millions of dollars.", []),
     ("What was unchanged for three hundred years?", "The code was unchanged for three thousand years.", ["hundred"]),
+    # a decade or a round hundred of years is grounded by a year, decade or century inside it, not by another
+    ("What was a centre of ivorywork in the 1100s?", "Salerno was a centre of ivorywork in the 11th century.",
+     ["1100s"]),
+    ("What was a centre of ivorywork in the 1100s?", "Salerno was a centre of ivorywork in the 12th century.", []),
+    ("What was built in the 1900s?", "Harbor works since the late 19th century made it a port.", ["1900s"]),
+    ("What was built in the 1900s?", "The port was built in the 1910s.", []),
+    ("What did the club win in the 1960's?", "The club won the cup in 1965.", []),
+    ("What did the club win in the 1960's?", "The club won the cup in the 1970s.", ["1960's"]),
+    ("What did the club win in the 1960s?", "The club won the cup in the 20th century.", ["1960s"]),
     # a qualifier is grounded by one that says the same of an order, never by its opposite
     ("What was the last major change to the engine?", "The final major change to the engine was the turbine.", []),
     ("What was the first major change to the engine?", "The final major change to the engine was the turbine.",
