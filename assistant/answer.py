@@ -440,7 +440,7 @@ def finalize(
         refusal = "no sentence of the draft answer is supported by its cited passages"
     else:
         backing = [pool[n - 1] for c in supported for n in c[1]]
-        context = " ".join(dict.fromkeys(s.context or s.text for s in backing))
+        context = told_by(backing)
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
         cited = [s.text for s in backing]
@@ -480,8 +480,22 @@ def false_premise(
     return ([negator] if negator else []), None
 
 
+def told_by(cited: list[PromptSentence]) -> str:
+    """What the cited sentences' passages say up to the last cited sentence in each: where a question's premise must
+    be stated for the cited sentences to be about it. A sentence refers back to what its passage has named ("the
+    company", "he"), not ahead: a name or number written only after it in the passage is about something else
+    ("Who first proved X?" is not answered by a sentence on Y because the next sentence names X). The same reason
+    as `earlier_text`'s, inside the cited passage."""
+    upto: dict[str, int] = {}
+    for s in cited:
+        context = s.context or s.text
+        at = context.find(s.text)
+        upto[context] = max(upto.get(context, 0), at + len(s.text) if at >= 0 else len(context))
+    return " ".join(context[:end] for context, end in upto.items())
+
+
 def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[int, str]]]) -> str:
-    """The retrieved passages of the cited documents that begin before the last cited sentence there. A report
+    """The retrieved passages of the cited documents up to the end of the last cited sentence there. A report
     names a place, a person or an event once and then refers back to it ("the talks", "Hutton"), so a name the
     question asks about may be written earlier than the sentence that answers. Written only LATER, it belongs to
     another part of the report (a table row, a footnote about someone else) and does not make the cited sentence
@@ -492,8 +506,9 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     Change A chapter ..." is not an initialism of IPCC)."""
     last: dict[str, int] = {}
     for s in cited:
-        last[s.doc] = max(last.get(s.doc, 0), s.start)
-    earlier = [text for doc, upto in last.items() for start, text in retrieved.get(doc, []) if start <= upto]
+        last[s.doc] = max(last.get(s.doc, 0), s.end)
+    earlier = [text[: end - start] for doc, end in last.items() for start, text in retrieved.get(doc, [])
+               if start < end]
     return " ".join([*(f"{title}." for title in _titles(cited) if title), *earlier]).strip()
 
 

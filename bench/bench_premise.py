@@ -9,8 +9,8 @@ the sentence an answer would cite. ~11,600 pairs, none of which any rule was bui
 
 - Word level (microseconds a pair, all pairs): how many `answer.false_premise` (premise terms, a reversed
   direction, an unstated negation) and `verify.answerability` stop, as `answer.finalize` calls them (the paragraph
-  as the cited passage's context, the article title and the paragraph's text before the sentence as earlier text,
-  the article's common stems).
+  up to the end of the sentence as what the cited passage tells, the article title and the paragraph's text before
+  the sentence as earlier text, the article's common stems).
 - `--model N`: N answer and N lure pairs that pass every word-level check, spread by `--seed`, asked of the model
   premise check (`verify.answers_as_asked`'s request on the product's backend): per threshold, how many right
   answers it would withhold and how many lures it would catch. `verify.DOUBT` is marked; the last line is the
@@ -97,8 +97,9 @@ def word_level_stop(pair: dict[str, Any], common: frozenset[str]) -> str | None:
     """The first word-level check that stops this pair, through the product's own calls (`answer.false_premise`,
     then `verify.answerability`); None when all pass."""
     paragraph, sentence, question = pair["paragraph"], pair["sentence"], pair["question"]
-    before = paragraph[: max(paragraph.find(sentence), 0)]
-    missing, flipped = false_premise(question, paragraph, f"{pair['title'].replace('_', ' ')}. {before}", [sentence])
+    at = max(paragraph.find(sentence), 0)
+    told = paragraph[: at + len(sentence)]  # as `answer.told_by`: the passage up to the cited sentence
+    missing, flipped = false_premise(question, told, f"{pair['title'].replace('_', ' ')}. {paragraph[:at]}", [sentence])
     if flipped:
         return "reversed_premise"
     if missing:

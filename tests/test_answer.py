@@ -304,6 +304,25 @@ def test_a_name_written_only_later_in_the_report_does_not_ground_an_earlier_answ
     assert not earlier.refused and earlier.ungrounded == []
 
 
+def test_a_name_written_only_after_the_cited_sentence_in_its_own_passage_does_not_ground_it() -> None:
+    """The same inside the cited passage: a sentence refers back to what its passage named before it, never ahead,
+    so a name the passage writes only after the cited sentence (about something else) leaves the question's premise
+    unstated, while the same name written before it is the sentence's antecedent."""
+    raw = json.dumps({"sentences": [{"text": "The old mill was built in 1820.", "cites": [1]}]})
+    question = "When did Hatcher build the old mill?"
+
+    def final(passage: str) -> Answer:
+        needle = "The old mill was built by him in 1820."
+        start = passage.index(needle)
+        sentence = PromptSentence(1, "m.txt", start, start + len(needle), needle, {"title": "Mills"}, passage)
+        return finalize(question, question, raw, [sentence], SupportJudge(), "s", None, frozenset(), {})
+
+    after = final("The old mill was built by him in 1820. Hatcher founded the new town in 1815.")
+    assert after.refused and after.ungrounded == ["Hatcher"]
+    before = final("Hatcher founded the new town in 1815. The old mill was built by him in 1820.")
+    assert not before.refused and before.ungrounded == []
+
+
 def test_a_name_in_the_cited_documents_title_grounds_the_question() -> None:
     """A document's title names what all of it is about; its sentences leave that unsaid ("the city's hottest month"
     in a page titled "Jacksonville, Florida"), so a question naming the title's subject is grounded there, and not
