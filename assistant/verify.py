@@ -574,11 +574,12 @@ def _about(question: str, evidence: list[str], common: frozenset[str]) -> tuple[
     return False, f"no cited sentence is about {', '.join(sorted(subject))}"
 
 
-# A year as a date, not a count: after a month, a temporal preposition or "year" ("in 1998", "October 2010", "the year
-# 1390", "the plague of 1576-77"), or as the start of a range; "1500 soldiers" is a number.
+# A year as a date, not a count: after a month, a temporal preposition, "year" or "the" ("in 1998", "October 2010",
+# "the year 1390", "the 1979 energy crisis", "the plague of 1576-77"), or as the start of a range; "1500 soldiers" is
+# a number, and "the 1950s" a decade (`DECADE`), not the year 1950.
 DATED_YEAR = re.compile(r"\b(?:in|since|by|from|of|until|till|to|during|before|after|between|and|circa|around|early|"
-                        r"mid|late|year|" + "|".join(MONTHS) + rf")\s+({YEAR.pattern})(?:\s*[–-]\s*(\d{{2,4}}))?\b"
-                        rf"|\b({YEAR.pattern})\s*[–-]\s*(\d{{2,4}})\b", re.IGNORECASE)
+                        r"mid|late|year|the|" + "|".join(MONTHS) + rf")\s+({YEAR.pattern})(?!['’]?s\b)"
+                        rf"(?:\s*[–-]\s*(\d{{2,4}}))?\b|\b({YEAR.pattern})\s*[–-]\s*(\d{{2,4}})\b", re.IGNORECASE)
 
 
 def dated_years(text: str) -> list[tuple[int, int]]:

@@ -179,6 +179,12 @@ def test_a_question_dated_to_one_year_is_not_answered_by_a_sentence_dated_to_ano
     troops = "The garrison of 1500 soldiers held the fort in 1650."
     assert answerability("How many soldiers held the fort in 1650?", "1500 soldiers held the fort.",
                          [troops]) == (True, "ok")
+    crisis = "The price, which had peaked during the 1979 energy crisis at nearly $40 per barrel, fell later."
+    assert answerability("What did the price peak at in 1973?", "The price peaked at $40 in the 1979 energy crisis.",
+                         [crisis]) == (False, "the question asks about 1973; the cited passages date it 1979")
+    war = "They won the war against the colony, which became independent in 1962."
+    assert answerability("What did they win against the colony in the 1950's?", "They won the war.",
+                         [war]) == (True, "ok")  # a decade is not its first year: left to the premise terms
 
 
 def test_quantities_spelled_in_words_count() -> None:
