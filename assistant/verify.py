@@ -1076,7 +1076,11 @@ def unstated_negation(question: str, text: str) -> str | None:
     "except", "only"), the question's own word with a negative prefix ("unknown" for "not known", "inactive" for
     "isn't active") or with "-less" ("pistonless" for "without pistons"). On the held-out SQuAD 2.0 pairs
     (`bench/bench_premise.py`) it stops 25 of 5,773 answers and 535 of 5,840 lures that pass the checks before it; of
-    880 pairs with the model check's margins, 2 answers and 57 lures, 48 of which the model check caught too."""
+    880 pairs with the model check's margins, 2 answers and 57 lures, 48 of which the model check caught too.
+    A word the question negates with "non-" ("the non-Muslim Brotherhood", "non-governmental groups") is stated only
+    by the same word with "non-" (`_unstated_non`)."""
+    if non := _unstated_non(question, text):
+        return non
     asked = words(question)
     negator = next((w for w in asked if is_negator(w)), None)
     if negator is None:
@@ -1088,6 +1092,19 @@ def unstated_negation(question: str, text: str) -> str | None:
         if any(w.startswith(p) and len(w) - len(p) >= 4 and stem(w[len(p):]) in own for p in NEGATIVE_PREFIXES):
             return None
     return negator
+
+
+NON = re.compile(r"\b(?:non-?\s?|not\s+)(\w+)", re.IGNORECASE)  # "non-elected", "nonprofit", "not elected"
+
+
+def _unstated_non(question: str, text: str) -> str | None:
+    """The question's first "non-" word ("non-Muslim") whose word the text never negates the same way ("non-Muslim",
+    "nonmuslim", "not elected" for "non-elected"): a source about "the Muslim Brotherhood" states the opposite of what
+    the question presupposes, and a negator elsewhere in the text does not say it. Only the hyphenated form counts in
+    a question: "none" and "nonetheless" are other words."""
+    stated = {stem(fold(m.group(1))) for m in NON.finditer(text)}
+    found = (m for m in re.finditer(r"\bnon-(\w+)", question, re.IGNORECASE) if stem(fold(m.group(1))) not in stated)
+    return next((m.group(0) for m in found), None)
 
 
 TOKEN = re.compile(r"[\w’'.-]+")

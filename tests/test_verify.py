@@ -423,6 +423,12 @@ def test_a_negated_question_is_not_answered_by_a_text_that_states_no_negative() 
     assert unstated_negation("Who didn't vote?", "Everyone voted except the mayor.") is None
     assert unstated_negation("What did the firm never disclose?", "The firm lacked a disclosure policy.") is None
     assert unstated_negation("Who did not attend?", "The minister did not attend.") is None
+    # "non-" negates one word: stated only by that word negated, not by a negator elsewhere
+    assert unstated_negation("Where was the non-Union Guild founded?",
+                             "The Union Guild, not a state body, was founded in the port.") == "non-Union"
+    assert unstated_negation("Where was the non-Union Guild founded?", "The non-Union Guild began in the port.") is None
+    assert unstated_negation("Which non-elected members may speak?", "Members who are not elected may speak.") is None
+    assert unstated_negation("Which nonprofit groups joined?", "Several groups joined.") is None  # not hyphenated
 
 
 def test_a_question_word_the_source_states_the_other_way_is_a_false_premise() -> None:
