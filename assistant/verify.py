@@ -884,8 +884,8 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
         elif ordinal := ORDINAL.fullmatch(term):  # "mid-20th century" where the source says "mid-18th"
             ok = ordinal.group(1) in have_numbers or ORDINAL_WORDS.get(ordinal.group(1), "-") in have \
                 or _century_of_years(question, term, context)
-        elif DECADE.fullmatch(term):  # "in the 1100s" where the source says "in the 11th century"
-            ok = _within_decade(term, context)
+        elif decade := DECADE.fullmatch(term):  # "in the 1100s" where the source says "in the 11th century"
+            ok = _within_decade(decade.group(1), context)
         elif fold(term) in MAGNITUDES:  # "three thousand years" where the source says "three hundred years"
             ok = stem(fold(term)) in have_stems or _of_magnitude(MAGNITUDES[fold(term)], have_numbers)
         elif fold(term) in QUALIFIERS:
@@ -926,14 +926,14 @@ def _century_of_years(question: str, term: str, context: str) -> bool:
     return any((first - 1) // 100 + 1 <= century <= (last - 1) // 100 + 1 for first, last in dated_years(context))
 
 
-def _within_decade(term: str, context: str) -> bool:
-    """Whether `context` dates something inside the years `term` names: "the 1960s" are 1960-1969, "the 1100s" (a
-    round hundred) 1100-1199, the 12th century. A question that places its subject there ("a centre of ivorywork in
-    the 1100s") is not answered by a source that places it elsewhere ("in the 11th century", "since the late 19th
-    century" for "since the 1900s"); a year inside ("in 1965"), a decade inside ("the 1910s" in "the 1900s") or the
-    century itself grounds it. Modern years count written bare ("the 1965 act"), older ones only as dates
-    (`dated_years`)."""
-    first, last = _decade_span(DECADE.fullmatch(term).group(1))  # type: ignore[union-attr]
+def _within_decade(digits: str, context: str) -> bool:
+    """Whether `context` dates something inside the years a plural year names (`digits`, "196" of "the 1960s"): "the
+    1960s" are 1960-1969, "the 1100s" (a round hundred) 1100-1199, the 12th century. A question that places its
+    subject there ("a centre of ivorywork in the 1100s") is not answered by a source that places it elsewhere ("in
+    the 11th century", "since the late 19th century" for "since the 1900s"); a year inside ("in 1965"), a decade
+    inside ("the 1910s" in "the 1900s") or the century itself grounds it. Modern years count written bare ("the 1965
+    act"), older ones only as dates (`dated_years`)."""
+    first, last = _decade_span(digits)
     spans = [*dated_years(context), *((int(y), int(y)) for y in re.findall(rf"\b{MODERN_YEAR}\b", context)),
              *(_decade_span(d) for d in DECADE.findall(context)),
              *(((int(c) - 1) * 100, (int(c) - 1) * 100 + 99) for c in CENTURY.findall(context))]
