@@ -1057,6 +1057,31 @@ def reversed_premise(question: str, text: str) -> tuple[str, str] | None:
         said = next((told[i] for i, s in enumerate(told_stems) if near[i] and s in other), None)
         if said:
             return word, said
+    return _prefixed_opposite(question, text)
+
+
+# A prefix that makes a word its opposite ("unstable", "unavailable", "uninhabited"). Not "in-"/"im-": as often part of
+# another word ("information", "improve", "import") as an opposite, and "dis-" likewise ("discover").
+OPPOSING_PREFIXES = ("un",)
+
+
+def _prefixed_opposite(question: str, text: str) -> tuple[str, str] | None:
+    """(the question's word, the text's) when the question asks with a word that a negative prefix makes the
+    opposite of one the text writes (`OPPOSING_PREFIXES`), and the text never writes the prefixed word: "unstable
+    isotope studies" of "Stable and radioactive isotope studies", "unavailable to 10 million homes" of "became
+    available in 10 million homes". A base the text negates itself ("not solved" for "unsolved", "is not known") says
+    the same as the question. "non-" words are a negation the text must state (`unstated_negation`)."""
+    told = re.findall(r"[a-z]+", fold(text))
+    told_stems = {stem(w) for w in told}
+    for k, word in enumerate(re.findall(r"[A-Za-z]+", question)):
+        low = word.lower()
+        if k > 0 and word[0].isupper() or stem(low) in told_stems:
+            continue
+        for prefix in OPPOSING_PREFIXES:
+            base = low[len(prefix):]
+            if low.startswith(prefix) and len(base) >= 4 and any(
+                    w == base and not any(is_negator(n) for n in told[max(0, i - 2) : i]) for i, w in enumerate(told)):
+                return word, base
     return None
 
 

@@ -452,6 +452,15 @@ def test_a_question_word_the_source_states_the_other_way_is_a_false_premise() ->
                             "Water on the eastern side of the basin flowed west.") is None  # "eastern": its own way
     assert reversed_premise("How long did the war in the Middle East last?",
                             "The war in the West lasted a decade.") is None  # a name's word: `ungrounded` checks it
+    # a negative prefix makes the opposite of the text's word, unless the text negates that word itself
+    assert reversed_premise("What do unstable isotope studies show?", "Stable isotope studies show the age.") == (
+        "unstable", "stable")
+    assert reversed_premise("Which homes was the service unavailable to?", "The service became available to homes.") \
+        == ("unavailable", "available")
+    assert reversed_premise("When did they show new information?", "They showed its formation in 1993.") is None
+    assert reversed_premise("Why is the problem unsolved?", "The problem is not solved because it is hard.") is None
+    assert reversed_premise("Which studies are unstable?", "Unstable and stable isotope studies differ.") is None
+    assert reversed_premise("What did the survey discover?", "The survey did cover the coast.") is None  # nor "dis-"
 
 
 def test_a_quantity_noun_asks_for_a_quantity_only_as_what_the_question_asks() -> None:
