@@ -21,6 +21,7 @@ from assistant.verify import (
     StrictJudge,
     SupportJudge,
     Vocabulary,
+    addresses,
     aligned_differences,
     answerability,
     answers_as_asked,
@@ -236,6 +237,10 @@ PREMISES = [
      "The basic principle of the Scottish Parliament is that it may legislate on devolved matters.", ["Canadian"]),
     ("When was the FSO Car Factory founded?",
      "The FSO Car Factory was established in 1951.", []),
+    # a syllable added inside a name makes another name; a letter changed or added is a spelling of the same one
+    ("When did the War of the Australian Succession end?",
+     "The War of the Austrian Succession formally ended in 1748.", ["Australian"]),
+    ("When did Dostoyevsky move to the capital?", "Dostoevsky moved to the capital in 1849.", []),
     ("When was the factory of Fabryka Samochodów Osobowych founded?",
      "The FSO factory was founded in 1951.", []),
     ("Which city hosts the WHO?", "The World Health Organization is based in Geneva.", []),
@@ -651,3 +656,25 @@ def test_the_model_judge_reads_a_paraphrase_and_a_changed_detail(model: Backend,
     """The 1.5B model's measured weak spot is left out on purpose and written down in `ModelJudge`: a relation
     turned around with every word kept ("opened before the fire" for after) is often accepted."""
     assert ModelJudge(model).judge(claim, OPENING).supported is supported
+
+
+def test_an_answer_that_leaves_out_what_its_cited_sentence_says_of_the_question_answers_another_question() -> None:
+    """A draft that names none of the question's words, though the sentence it cites states them, reports another
+    fact of that sentence (the guilds, asked about the councils); one that restates them, refers back to the
+    question's subject, gives the asked-for thing alone, or cites a sentence that words it all differently is left
+    to the other checks."""
+    guilds = "Six of the guilds are members of the Merchants' League, and nine of the councils form the Harbour Board."
+    question = "How many councils form the Harbour Board?"
+    ok, why = answerability(question, "Six of the guilds are members of the Merchants' League.", [guilds])
+    assert not ok
+    assert why == ("the draft answer leaves out what the question asks about (councils, form, harbour, board), which "
+                   "its cited text states")
+    assert answerability(question, "Nine of the councils form the Harbour Board.", [guilds]) == (True, "ok")
+    quay = "The engineer designed the new quay; the market hall opened in the spring after long delays."
+    assert not addresses("What did the engineer design?", "The market hall opened in the spring after long delays.",
+                         quay)[0]
+    assert addresses("What did the engineer design?", "She designed the new quay and its two cranes there.", quay)[0]
+    assert addresses("What did the engineer design?", "The new quay with two cranes.", quay)[0]
+    assert addresses("Where are most visitors drawn in the region?",
+                     "Most of these events are centred on the capital and its harbour towns.",
+                     "Most of these events are centred on the capital and its harbour towns.")[0]
