@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ from assistant.verify import QUOTES, Judge, SupportJudge
 
 EVAL_DIR = REPO_ROOT / "eval"
 HIGHER_IS_BETTER = {"retrieval_recall_at_k", "fact_recall", "citation_recall", "citation_precision",
-                    "refusal_accuracy", "unanswerable_refused", "conflict_detection", "judge_balanced_accuracy",
-                    "page_accuracy",
+                    "citation_relevance", "answered_when_answerable", "refusal_accuracy", "unanswerable_refused",
+                    "all_correct", "conflict_detection", "judge_balanced_accuracy", "page_accuracy",
                     "quotes_on_cited_page"}
 
 
@@ -54,6 +55,8 @@ class CaseResult:
     kind: str = ""
     page_ok: bool | None = None  # answered with a citation on a gold page (cases whose support names pages)
     quotes_on_page: list[bool] = field(default_factory=list)  # per paged footnote: its quote is on its page
+    cited_gold: bool | None = None  # an answered case with known support: a citation overlaps a gold passage
+    trapped: bool | None = None  # an unanswerable case with a known lure: answered with the lure
 
 
 def load_facts(path: Path) -> list[dict[str, Any]]:
@@ -179,6 +182,43 @@ def squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if not ch.isspace() and ch not in "-\u00ad\ufffe")
 
 
+SHARED_RUN = 30  # squashed characters (about six words) two quotes of one sentence cut differently share at least
+
+
+def overlaps(cited: str, gold: str) -> bool:
+    """Do a cited quote and a gold support quote of one document share a span? Gold quotes are phrases or whole
+    sentences and sentence splitters cut differently, so: one holds the other, or they share a run of half the
+    shorter and at least a clause (`SHARED_RUN`). Two different sentences share words, not a clause-long run."""
+    a, b = squash(cited), squash(gold)
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    run = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
+    return run >= SHARED_RUN and 2 * run >= min(len(a), len(b))
+
+
+def _gold_checks(case: dict[str, Any], answer: Answer) -> tuple[bool | None, bool | None]:
+    """Citation relevance and trap: does an answered case with known support cite a gold passage (the issue's
+    "citation relevance": a cited quote overlaps the gold support span)? Was an unanswerable case with a known
+    lure (SQuAD's plausible wrong answer) answered with it? A correction is a refusal, so it is never a trap."""
+    gold = case.get("support") or []
+    lure = case.get("lure") or []
+    if case.get("category") == "unanswerable":
+        return None, (not answer.refused and _has_terms(answer.answer, [lure])) if lure else None
+    if answer.refused or not gold:
+        return None, None
+    return any(f.doc == s["doc"] and overlaps(f.quote, s["quote"]) for f in answer.citations for s in gold), None
+
+
+def all_correct(result: CaseResult) -> bool:
+    """What the user needed from the case: an unanswerable question refused; an answerable one answered with its
+    fact, citing a gold passage where the suite knows one, naming both sides where the sources conflict."""
+    if result.category == "unanswerable":
+        return result.refused
+    return bool(result.facts_found) and result.cited_gold is not False and result.conflict_named is not False
+
+
 def _page_checks(case: dict[str, Any], answer: Answer, answerer: Answerer) -> tuple[bool | None, list[bool]]:
     """Is a citation on a gold page (either page for a cross-page answer)? Is each cited quote really on
     the page its footnote names (re-checked on the original PDF, independently of the stored page map)?
@@ -223,6 +263,7 @@ def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: i
         expected=expected, kind=str(case.get("kind") or category),
     )
     result.page_ok, result.quotes_on_page = _page_checks(case, answer, answerer)
+    result.cited_gold, result.trapped = _gold_checks(case, answer)
     if result.page_ok is False:
         result.why.append("no citation on the page that holds the answer")
     if not all(result.quotes_on_page):
@@ -238,6 +279,10 @@ def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: i
         result.why.append("conflict not named")
     if not all(support):
         result.why.append(f"{support.count(False)} sentence(s) not supported by their citations")
+    if result.cited_gold is False:
+        result.why.append("no citation overlaps a gold support passage")
+    if result.trapped:
+        result.why.append("answered with the lure")
     return result
 
 
@@ -254,8 +299,12 @@ def metrics(results: list[CaseResult], judge_ba: float) -> dict[str, float | Non
         "fact_recall": _mean([bool(r.facts_found) for r in results if r.facts_found is not None]),
         "citation_recall": _mean([s for r in answered for s in r.sentence_support]),
         "citation_precision": _mean([n for r in answered for n in r.citations_needed]),
+        "citation_relevance": _mean([r.cited_gold for r in results if r.cited_gold is not None]),
+        "answered_when_answerable": _mean([not r.refused for r in results if r.category != "unanswerable"]),
         "refusal_accuracy": _mean([r.refusal_ok for r in results]),
         "unanswerable_refused": _mean([r.refused for r in results if r.category == "unanswerable"]),
+        "trap_answers": _mean([r.trapped for r in results if r.trapped is not None]),
+        "all_correct": _mean([all_correct(r) for r in results]),
         "conflict_detection": _mean([bool(r.conflict_named) for r in results if r.conflict_named is not None]),
         "out_of_range_citations": float(sum(r.out_of_range for r in results)),
         "latency_p50_s": round(statistics.median(times), 2),

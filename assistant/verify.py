@@ -61,7 +61,7 @@ QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "
 
 
 def fold(text: str) -> str:
-    """Lowercase, strip accents, straighten quotes: Tchaikovsky ≈ Tschaikowsky is handled by fuzzy names."""
+    """Lowercase, strip accents, straighten quotes: Dostoevsky ≈ Dostoyevsky is left to fuzzy names (`_similar`)."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text.translate(QUOTES).lower()
@@ -229,7 +229,9 @@ SPEECH = (r"(?:say|says|said|write|writes|wrote|state|states|stated|tell|tells|t
           r"|argues|argued|warn|warns|warned|insist|insists|insisted)")
 QUOTATION = re.compile(r"[\"“]([^\"“”]{12,}?)[\"”]|(?<!\w)['‘]([^'‘’]{12,}?)['’](?!\w)")
 SPEAKER = re.compile(rf"([A-Z][\w’'.-]+(?:\s+[A-Z][\w’'.-]+)*)(?:,[^,]{{1,60}},)?\s+(?:\w+\s+){{0,2}}?{SPEECH}\b")
-PRONOUN_SUBJECT = re.compile(r"\b(?:he|she|they|it|his|her|their)\b", re.IGNORECASE)
+# Personal pronouns: a claim or an answer that uses one refers back to someone named before it.
+PERSONAL = "he|she|it|they|his|her|their"
+PRONOUN_SUBJECT = re.compile(rf"\b(?:{PERSONAL})\b", re.IGNORECASE)
 
 
 def misattributed(claim: str, evidence: str) -> str | None:
@@ -626,7 +628,7 @@ def superlative_bases(stems: set[str]) -> set[str]:
 
 
 # An answer that opens with a personal or demonstrative pronoun refers back to the question's subject ("He said ...").
-REFERS_BACK = re.compile(r"\s*(?:he|she|it|they|his|her|its|their|this|these|those)\b", re.IGNORECASE)
+REFERS_BACK = re.compile(rf"\s*(?:{PERSONAL}|its|this|these|those)\b", re.IGNORECASE)
 # An answer this short is the asked-for thing alone ("Last year.", "Up to about 900 meters per second.", "The NIS
 # said so."), its question left implied. Drafts answering another question ran to eleven words and more (held-out
 # SQuAD replays).
@@ -889,7 +891,7 @@ def premise_terms(question: str) -> list[str]:
 
 
 def same_name(a: str, b: str) -> bool:
-    """Spelling variants and word forms of one name (Nepal/Nepali, Tchaikovsky/Tschaikowsky): transliteration, or a
+    """Spelling variants and word forms of one name (Nepal/Nepali, Khrushchev/Khruschev): transliteration, or a
     shared stem of five letters or more covering most of the shorter word (Austria/Australia are two names)."""
     if _similar(a, b):
         return True
@@ -1109,7 +1111,7 @@ def _prefixed_opposite(question: str, text: str) -> tuple[str, str] | None:
     told_stems = {stem(w) for w in told}
     for k, word in enumerate(re.findall(r"[A-Za-z]+", question)):
         low = word.lower()
-        if k > 0 and word[0].isupper() or stem(low) in told_stems:
+        if (k > 0 and word[0].isupper()) or stem(low) in told_stems:
             continue
         for prefix in OPPOSING_PREFIXES:
             base = low[len(prefix):]
@@ -1199,7 +1201,7 @@ def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
     until it meets a word the other has again; if both continuations name something (a
     capitalised word or a number) the other sentence never mentions, and both runs meet again
     at the same word (or both sentences end), that is a difference: [second city | Rhône department].
-    Transliterations (Tchaikovsky/Tschaikowsky) are not differences.
+    Transliterations (Dostoevsky/Dostoyevsky) are not differences.
     """
     ta, tb = _tokens(a), _tokens(b)
     fa, fb = [_norm(t) for t in ta], [_norm(t) for t in tb]
@@ -1223,7 +1225,7 @@ def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
 
 
 def spelling_variants(a: str, b: str) -> list[tuple[str, str]]:
-    """Names the two passages spell differently (Tchaikovsky / Tschaikowsky): worth telling a reader.
+    """Names the two passages spell differently (Dostoevsky / Dostoyevsky): worth telling a reader.
 
     Transliteration changes the inside of a name and keeps its ending; a different ending is a
     different word form (Director / Directorate), not a spelling, so it is not reported.

@@ -153,3 +153,66 @@ def test_expected_terms_match_across_straight_and_typographic_quotes() -> None:
     assert _has_terms(answer, [['"zip" the mouth shut']])
     assert _has_terms('They "zip" it.', [["“zip” it"]])
     assert not _has_terms(answer, [['"zap" the mouth shut']])
+
+
+GOLD = "The harbour was dredged in 1911, and the first liners docked there two years later."
+NEXT = "Trade through the harbour doubled within a decade."
+
+
+def test_citation_relevance_needs_a_cited_quote_sharing_the_gold_span() -> None:
+    """A citation is relevant when its quote and the gold quote share a span of one document: the gold phrase
+    inside it, the same sentence cut at other boundaries; another sentence of the same document sharing a few
+    words is not, and neither is the same text in another document."""
+    from assistant.evaluation import overlaps
+
+    assert overlaps(GOLD, "dredged in 1911")  # a gold phrase inside the cited sentence
+    assert overlaps(GOLD + " " + NEXT, GOLD)  # the cited quote runs on into the next sentence
+    assert overlaps("the first liners docked there two years later. " + NEXT, GOLD)  # cut at another boundary
+    assert not overlaps(NEXT, GOLD)  # shares "the harbour" only
+    assert not overlaps("Ships docked there two years later than planned, at the new quay.", GOLD)
+
+
+def test_gold_checks_report_relevance_for_answers_and_the_lure_for_unanswerables() -> None:
+    """Answered with the gold sentence cited: relevant; with a neighbouring sentence or another document's copy:
+    not; a refusal is not measured for relevance. An unanswerable answered with the lure is a trap; a correction
+    (a refusal) that names the lure is not; without a known lure nothing is measured."""
+    from assistant.evaluation import _gold_checks
+
+    def answered(text: str, quote: str, doc: str = "d.txt", refused: bool = False) -> Answer:
+        note = Footnote(n=1, doc=doc, title="t", start=0, end=len(quote), quote=quote)
+        return Answer(question="q", standalone_question="q", answer=text, refused=refused, citations=[note],
+                      sentences=[AnswerSentence(text=text, citations=[1], supported=True, support=1.0)])
+
+    case = {"category": "single_doc", "support": [{"doc": "d.txt", "quote": GOLD}]}
+    assert _gold_checks(case, answered("In 1911.[1]", GOLD)) == (True, None)
+    assert _gold_checks(case, answered("It doubled.[1]", NEXT)) == (False, None)
+    assert _gold_checks(case, answered("In 1911.[1]", GOLD, doc="e.txt")) == (False, None)
+    assert _gold_checks(case, answered("The sources do not say.", GOLD, refused=True)) == (None, None)
+    trap = {"category": "unanswerable", "support": [], "lure": ["1911"]}
+    assert _gold_checks(trap, answered("The canal was dredged in 1911.[1]", GOLD)) == (None, True)
+    assert _gold_checks(trap, answered("The sources do not mention the canal; the harbour was dredged in 1911.[1]",
+                                       GOLD, refused=True)) == (None, False)
+    assert _gold_checks({**trap, "lure": []}, answered("In 1911.[1]", GOLD)) == (None, None)
+
+
+def test_all_correct_and_answered_when_answerable_count_what_the_user_needed() -> None:
+    """All-correct: an unanswerable refused, an answerable answered with its fact and a gold citation; a right fact
+    citing the wrong sentence is not all correct. Answered-when-answerable counts answers, right or not; the trap
+    share is of unanswerables with a known lure."""
+    from assistant.evaluation import CaseResult, metrics
+
+    def case(category: str, refused: bool, facts: bool | None, gold: bool | None, trapped: bool | None = None
+             ) -> CaseResult:
+        return CaseResult(id="c", category=category, question="q?", answer="a", refused=refused, retrieved=True,
+                          facts_found=facts, refusal_ok=refused == (category == "unanswerable"), conflict_named=None,
+                          sentence_support=[True], citations_needed=[True], out_of_range=0, total_s=1.0,
+                          cited_gold=gold, trapped=trapped)
+
+    values = metrics([case("single_doc", False, True, True), case("single_doc", False, True, False),
+                      case("single_doc", True, False, None), case("unanswerable", True, None, None, False),
+                      case("unanswerable", False, None, None, True)], 0.9)
+    assert values["all_correct"] == 0.4  # the first answer and the refused unanswerable
+    assert values["answered_when_answerable"] == 0.667
+    assert values["citation_relevance"] == 0.5
+    assert values["trap_answers"] == 0.5
+    assert check_gates(values, {"trap_answers": 0.4})["trap_answers"]["pass"] is False  # lower is better
