@@ -414,11 +414,13 @@ def finalize(
     attribution that names every cited document ("according to GAO-07-283") is not asked of the cited sentences
     (`verify.without_source`). `asked(question, cited texts, threshold)` is the last check, made only when all the
     others pass (`verify.answers_as_asked`, a model call; its threshold from `verify.doubt`): when it finds the
-    question not answered as asked, a correction again.
+    question not answered as asked, a correction again. A draft none of whose sentences is supported gives way to
+    the cited source sentences that hold its answer, quoted (`quoted`), before any refusal.
     """
     valid = {s.n for s in sents}
     pool = sents + [s for s in unshown or [] if s.n > len(sents)]
     checked: list[tuple[str, list[int], bool, float, str]] = []
+    loose: list[tuple[str, list[int]]] = []  # claims the judge found too thin, not contradicted
     for text, cites in parse_output(raw):
         text = clean_text(repair_cut(text, SENTENCE_CHARS))
         if not text:
@@ -432,12 +434,18 @@ def finalize(
         text, good = _sharpen_date(text, good, sents, standalone)
         verdict = judge.judge(text, _evidence(good, pool), standalone)
         checked.append((text, good, verdict.supported, verdict.score, verdict.reason))
+        if not verdict.supported and not verdict.contradicted:
+            loose.append((text, good))
+    drafted = checked
     supported = [c for c in checked if c[2]]
+    if drafted and not supported:
+        checked = supported = quoted(loose, pool, standalone)
     refusal: str | None = None
-    if not checked:
+    if not drafted:
         refusal = "the model found no answer in the passages"
     elif not supported:
-        refusal = "no sentence of the draft answer is supported by its cited passages"
+        refusal = "no sentence of the draft answer is supported by its cited passages" + (
+            ", and no cited sentence holds its answer words" if loose else "")
     else:
         backing = [pool[n - 1] for c in supported for n in c[1]]
         context = told_by(backing)
@@ -455,13 +463,39 @@ def finalize(
             if not asked(asked_of_text, list(dict.fromkeys(cited)), threshold):
                 return correction(question, standalone, [], supported, pool, searched)
     if refusal:
-        draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in checked]
+        draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in drafted]
         return Answer(question=question, standalone_question=standalone, answer=f"{REFUSAL}\n{searched}",
                       refused=True, refusal_reason=refusal, searched=searched, draft=draft)
     conflicts = _conflicts(list(dict.fromkeys(n for c in supported for n in c[1])), pool)
     for a, b, summary, _, _ in conflicts:
         checked.append((summary, [a, b], True, 1.0, "conflict between sources"))
     return _renumber(question, standalone, checked, conflicts, pool, searched)
+
+
+def quoted(
+    loose: list[tuple[str, list[int]]], pool: list[PromptSentence], question: str
+) -> list[tuple[str, list[int], bool, float, str]]:
+    """When no sentence of the draft is supported, the source's own sentence that holds the draft's answer, quoted.
+
+    A small model often finds the right sentence and then restates it loosely ("exactly two divisors: 1 and
+    itself" of "no divisors other than 1 and itself"), and the judge rightly rejects the restatement. The words a
+    claim adds to the question are its answer; the cited sentence holding most of them says that answer in the
+    source's words, which are supported by construction. `loose` are the claims the judge found too thin, with
+    their citations: a claim it found contradicted (a number or name the source lacks, another speaker, a negation,
+    an opposite: `Verdict.contradicted`) asserts another answer than its sentence's, often the question's false
+    premise, and is never swapped for a quote. Only a cited sentence is quoted (an uncited one would be the code's
+    guess), whole (both halves of one a page break cut), and the quote still faces every check of the question an
+    answer faces (false premise, answerability, the model check)."""
+    asked = content_stems(question)
+    found: dict[tuple[int, ...], tuple[str, list[int], bool, float, str]] = {}
+    for text, cites in loose:
+        answer = content_stems(text) - asked
+        held, n = max(((len(answer & content_stems(pool[c - 1].text)), c) for c in cites), default=(0, 0))
+        if held:
+            whole = _whole_sentences([n], pool)
+            quote = " ".join(MARKERS.sub("", pool[c - 1].text).strip() for c in whole)
+            found[tuple(whole)] = (quote, whole, True, 1.0, "quoted from the source: the draft's wording unsupported")
+    return list(found.values())
 
 
 def false_premise(

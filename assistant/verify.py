@@ -19,7 +19,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Protocol
 
 from assistant.llm import Backend, Message, prompt
@@ -131,9 +131,10 @@ def number_values(text: str) -> set[str]:
 
 def names(text: str) -> set[str]:
     """Capitalised words not at a sentence start (proper names), folded. Letters with diacritics belong to the word
-    ("Zakarīya", "Émile"): cut at one, a name would be compared by a fragment that no folded text contains."""
+    ("Zakarīya", "Émile"), and so do digits ("CYP27B1", "COVID19"): cut at one, a name would be compared by a
+    fragment that no folded text contains."""
     out = set()
-    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ](?:[^\W\d_]|[’'-]){2,})", text.strip()):
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ](?:[^\W_]|[’'-]){2,})", text.strip()):
         w = fold(m.group(1)).removesuffix("'s")
         if w not in STOPWORDS and w not in MONTHS and w not in MONTH_ABBREVIATIONS:
             out.add(w)
@@ -168,14 +169,18 @@ def acronym_words(claim: str, evidence: str) -> set[str]:
     return out
 
 
+def _same_digits(a: str, b: str) -> bool:
+    return re.findall(r"\d", a) == re.findall(r"\d", b)
+
+
 def _similar(a: str, b: str) -> bool:
     """Transliteration variants (Dostoevsky/Dostoyevsky) count as the same name; a name with a syllable added
     inside is another name (Austria/Australia, Austrian/Australian): transliteration changes letters, it does not
     insert two or more together between kept ones. Added at the end, they are a word form (Niger/Nigeria), as
-    `same_name` also allows."""
+    `same_name` also allows. Digits are never a spelling: "CYP27B1" and "CYP27B2" are two names."""
     if a == b:
         return True
-    if abs(len(a) - len(b)) > 2 or a[:2] != b[:2]:
+    if abs(len(a) - len(b)) > 2 or a[:2] != b[:2] or not _same_digits(a, b):
         return False
     import difflib
 
@@ -262,6 +267,9 @@ class Verdict:
     supported: bool
     score: float
     reason: str
+    # The claim states what the source does not or the reverse (a number or name not there, another speaker, a
+    # negation either way, an opposite), not merely too little of it: its answer is not the cited sentence's.
+    contradicted: bool = False
 
 
 class SupportJudge:
@@ -282,26 +290,26 @@ class SupportJudge:
         ev_words = set(words(evidence)) | set(words(question)) | spelled
         missing_numbers = numbers(claim) - numbers(evidence) - numbers(question)
         if missing_numbers:
-            return Verdict(False, 0.1, f"number not in source: {', '.join(sorted(missing_numbers))}")
+            return Verdict(False, 0.1, f"number not in source: {', '.join(sorted(missing_numbers))}", contradicted=True)
         missing_names = [n for n in names(claim) if not _name_present(n, ev_words)]
         missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]
         if missing_names:
-            return Verdict(False, 0.15, f"name not in source: {', '.join(sorted(missing_names))}")
+            return Verdict(False, 0.15, f"name not in source: {', '.join(sorted(missing_names))}", contradicted=True)
         speaker = misattributed(claim, evidence)
         if speaker:
-            return Verdict(False, 0.15, speaker)
+            return Verdict(False, 0.15, speaker, contradicted=True)
         claim_neg = negates(words(claim))
         if claim_neg and not negates(words(evidence)):
-            return Verdict(False, 0.2, "negation not in source")
+            return Verdict(False, 0.2, "negation not in source", contradicted=True)
         stems, question_stems = content_stems(claim), content_stems(question)
         negated = negated_stems(evidence) & stems - question_stems
         if not claim_neg and negated:
-            return Verdict(False, 0.2, f"source negates: {', '.join(sorted(negated))}")
+            return Verdict(False, 0.2, f"source negates: {', '.join(sorted(negated))}", contradicted=True)
         asserted = stems - question_stems or stems
         have = content_stems(evidence) | {stem(w) for w in spelled}
         flipped = opposites(asserted - have, content_stems(closest_sentences(stems, evidence)) - stems)
         if flipped:
-            return Verdict(False, 0.2, f"source says the opposite: {flipped}")
+            return Verdict(False, 0.2, f"source says the opposite: {flipped}", contradicted=True)
         coverage = len(asserted & have) / len(asserted) if asserted else 0.0
         return Verdict(coverage >= self.threshold, round(coverage, 3), f"coverage {coverage:.2f}")
 
@@ -666,9 +674,10 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
     passages (`Vocabulary.common`): they cannot tell one passage from another, so they neither
     count as the question's topic nor as a new name.
     """
-    for check in (addresses(question, answer, " ".join(evidence)), _same_time(question, answer)):
-        if not check[0]:
-            return check
+    for check in (partial(addresses, question, answer, " ".join(evidence)), partial(_same_time, question, answer)):
+        verdict = check()
+        if not verdict[0]:
+            return verdict
     kind = question_kind(question)
     if kind is None:
         return _about(question, evidence, common)
@@ -892,11 +901,12 @@ def premise_terms(question: str) -> list[str]:
 
 def same_name(a: str, b: str) -> bool:
     """Spelling variants and word forms of one name (Nepal/Nepali, Khrushchev/Khruschev): transliteration, or a
-    shared stem of five letters or more covering most of the shorter word (Austria/Australia are two names)."""
+    shared stem of five letters or more covering most of the shorter word (Austria/Australia are two names), and
+    the same digits (`_similar`)."""
     if _similar(a, b):
         return True
     n = len(os.path.commonprefix([a, b]))
-    return n >= 5 and n >= 0.8 * min(len(a), len(b))
+    return n >= 5 and n >= 0.8 * min(len(a), len(b)) and _same_digits(a, b)
 
 
 def ungrounded(question: str, context: str, document: str = "") -> list[str]:

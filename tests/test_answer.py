@@ -515,3 +515,29 @@ def test_a_quotation_in_a_passage_is_shown_to_the_model_with_typographic_quotes(
     raw = json.dumps({"sentences": [{"text": "Mote wrote that the term “social classes” was misleading.",
                                      "cites": [1]}]})
     assert parse_output(raw) == [("Mote wrote that the term “social classes” was misleading.", [1])]
+
+
+def test_an_unsupported_restatement_gives_way_to_the_cited_sentence_that_holds_its_answer() -> None:
+    """A small model finds the right sentence and restates it loosely; the judge rejects the restatement. The cited
+    sentence holding the draft's answer words is quoted instead, and the quote still faces the premise checks."""
+    page = "The committee met in the old library. Its chair was elected after a vote of nine to four."
+    shown = [_sent(1, "c.txt", page, "The committee met in the old library."),
+             _sent(2, "c.txt", page, "Its chair was elected after a vote of nine to four.")]
+    raw = json.dumps({"sentences": [{"text": "The chair won a narrow secret ballot, nine votes to four.",
+                                     "cites": [2]}]})
+    question = "How was the chair of the committee chosen?"
+    answer = finalize(question, question, raw, shown, SupportJudge(), "s")
+    assert not answer.refused, answer.refusal_reason
+    assert answer.answer.startswith("Its chair was elected after a vote of nine to four.")
+    assert [c.quote for c in answer.citations] == [shown[1].text]
+    # A draft whose answer words no cited sentence holds is still refused: there is nothing to quote.
+    invented = json.dumps({"sentences": [{"text": "The chair was appointed by the governor.", "cites": [1]}]})
+    refused = finalize(question, question, invented, shown, SupportJudge(), "s")
+    assert refused.refused and "no cited sentence holds its answer words" in (refused.refusal_reason or "")
+    # A draft the judge found contradicted (here a number its sentence lacks) gave another answer: no quote.
+    wrong = json.dumps({"sentences": [{"text": "The chair was elected after a vote of 9 to 5.", "cites": [2]}]})
+    assert finalize(question, question, wrong, shown, SupportJudge(), "s").refused
+    # The quote answers only the question as asked: a premise the passages do not state still gets the correction.
+    dated = "How was the chair of the committee chosen in 1990?"
+    corrected = finalize(dated, dated, raw, shown, SupportJudge(), "s")
+    assert corrected.refused and "1990" in corrected.answer

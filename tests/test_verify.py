@@ -30,6 +30,7 @@ from assistant.verify import (
     names,
     question_kind,
     reversed_premise,
+    same_name,
     spelling_variants,
     stated_later,
     ungrounded,
@@ -496,6 +497,16 @@ def test_a_name_with_diacritics_is_one_word() -> None:
     assert {"zakariya", "razi", "rhazes"} <= names("The physician Muhammad ibn Zakarīya Rāzi (Rhazes) wrote.")
     assert SupportJudge().judge("Muhammad ibn Zakarīya Rāzi promoted the medical uses of chemical compounds.",
                                 source).supported
+
+
+def test_a_name_with_digits_is_one_word_and_its_digits_are_not_a_spelling() -> None:
+    """A gene, model or product code ("CYP27B1") cut at its first digit was checked as "cyp", which no source word
+    is: a claim naming it as its source does was rejected. Two codes differing in a digit are two names."""
+    source = "The cell expresses the enzyme gene CYP27B1, which converts the precursor."
+    assert "cyp27b1" in names("The gene responsible is CYP27B1.")
+    assert SupportJudge().judge("The gene responsible is CYP27B1.", source).supported
+    assert not same_name("cyp27b1", "cyp27b2")
+    assert same_name("cyp27b1", "cyp27b1") and same_name("nepal", "nepali")
 
 
 def test_a_name_or_place_answer_comes_from_a_sentence_about_the_question() -> None:
