@@ -19,9 +19,10 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Protocol
 
+from assistant.config import REPO_ROOT
 from assistant.llm import Backend, Message, prompt
 
 STOPWORDS = frozenset(
@@ -420,11 +421,19 @@ OPPOSITE_PAIRS = """good bad|positive negative|increase decrease|increase reduce
     |strong weak|hot cold|rich poor|enter exit|import export|buy sell|ancient modern|inside outside|above below"""
 
 
+ANTONYMS = REPO_ROOT / "lexicon" / "antonyms.txt"
+
+
 @lru_cache(maxsize=1)
 def _opposites() -> dict[str, set[str]]:
+    """stem -> the stems of its opposites: `OPPOSITE_PAIRS` and WordNet's antonyms of adjectives, adverbs and verbs
+    (`lexicon/antonyms.txt`), without pairs of function words ("all"/"some", "no"/"some"): a quantifier's scope
+    decides what it reverses, and a few words' window cannot tell it."""
+    listed = [pair.split() for pair in OPPOSITE_PAIRS.split("|")]
+    lexicon = [line.split() for line in ANTONYMS.read_text(encoding="utf-8").splitlines()]
     out: dict[str, set[str]] = {}
-    for pair in OPPOSITE_PAIRS.split("|"):
-        a, b = (stem(w) for w in pair.split())
+    for pair in listed + [p for p in lexicon if len(p) == 2 and not set(p) & STOPWORDS]:
+        a, b = (stem(w) for w in pair)
         out.setdefault(a, set()).add(b)
         out.setdefault(b, set()).add(a)
     return out
@@ -674,10 +683,11 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
     passages (`Vocabulary.common`): they cannot tell one passage from another, so they neither
     count as the question's topic nor as a new name.
     """
-    for check in (partial(addresses, question, answer, " ".join(evidence)), partial(_same_time, question, answer)):
-        verdict = check()
-        if not verdict[0]:
-            return verdict
+    verdict = addresses(question, answer, " ".join(evidence))
+    if verdict[0]:
+        verdict = _same_time(question, answer)
+    if not verdict[0]:
+        return verdict
     kind = question_kind(question)
     if kind is None:
         return _about(question, evidence, common)
@@ -1100,10 +1110,19 @@ def reversed_premise(question: str, text: str) -> tuple[str, str] | None:
             continue
         if any(near[i] and (told_stems[i] in same or w.startswith(key)) for i, w in enumerate(told)):
             continue
-        said = next((told[i] for i, s in enumerate(told_stems) if near[i] and s in other), None)
+        if _negated(asked, k):  # "isn't active" asks what "inactive" says
+            continue
+        said = next((told[i] for i, s in enumerate(told_stems) if near[i] and s in other and not _negated(told, i)),
+                    None)
         if said:
             return word, said
     return _prefixed_opposite(question, text)
+
+
+def _negated(tokens: list[str], i: int) -> bool:
+    """Whether a negator stands within two words before `tokens[i]` (letters-only tokens, so "isn't" is "isn", "t"):
+    "not solved" says what "unsolved" says, and "isn't deep" what "shallow" says."""
+    return any(is_negator(t) or t == "t" for t in tokens[max(0, i - 2) : i])
 
 
 # A prefix that makes a word its opposite ("unstable", "unavailable", "uninhabited"). Not "in-"/"im-": as often part of
@@ -1126,7 +1145,7 @@ def _prefixed_opposite(question: str, text: str) -> tuple[str, str] | None:
         for prefix in OPPOSING_PREFIXES:
             base = low[len(prefix):]
             if low.startswith(prefix) and len(base) >= 4 and any(
-                    w == base and not any(is_negator(n) for n in told[max(0, i - 2) : i]) for i, w in enumerate(told)):
+                    w == base and not _negated(told, i) for i, w in enumerate(told)):
                 return word, base
     return None
 

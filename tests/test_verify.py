@@ -469,6 +469,22 @@ def test_a_question_word_the_source_states_the_other_way_is_a_false_premise() ->
     assert reversed_premise("What did the survey discover?", "The survey did cover the coast.") is None  # nor "dis-"
 
 
+def test_opposites_come_from_a_language_lexicon_not_only_the_hand_list() -> None:
+    """WordNet's antonyms of adjectives, adverbs and verbs (`lexicon/antonyms.txt`) reverse a premise as the hand
+    list does ("perfect"/"imperfect", "up"/"down", "shallow"/"deep"); an opposite the text negates itself ("not
+    shallow") or that the question negates ("isn't deep") says the question's way; function-word pairs ("all" and
+    "some") are not opposites, since their scope decides what they reverse."""
+    deep = "Researchers found that the northern lakes are deep and cold."
+    assert reversed_premise("Which lakes are shallow?", deep) == ("shallow", "deep")
+    assert reversed_premise("What bid down the wages of clerks?", "Demand bid up the wages of clerks.") == (
+        "down", "up")
+    assert reversed_premise("Which lakes are shallow?", "Researchers found the lakes are not deep.") is None
+    assert reversed_premise("Which lakes aren't deep?", "Researchers found the lakes are shallow.") is None
+    assert reversed_premise("Which lakes do all visitors see?", "Some visitors see the lakes.") is None
+    judge = SupportJudge()
+    assert not judge.judge("The northern lakes are shallow.", deep).supported
+
+
 def test_a_quantity_noun_asks_for_a_quantity_only_as_what_the_question_asks() -> None:
     """"What was the population of" asks for a number; "what property ... shows there is an infinite number of
     primes" asks for a property, and a cited sentence that states it is not refused for giving no number."""
