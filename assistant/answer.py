@@ -134,6 +134,11 @@ class PromptSentence:
     meta: dict[str, Any]
     context: str = ""  # the retrieved chunk around it: where a question's premise may be stated
 
+    @property
+    def plain(self) -> str:
+        """The sentence without the source's own footnote markers ("[12]"): as it is quoted and compared."""
+        return MARKERS.sub("", self.text).strip()
+
 
 Event = tuple[Literal["status", "delta", "answer"], Any]
 
@@ -385,8 +390,7 @@ def _conflicts(cited: list[int], sents: list[PromptSentence]) -> list[ConflictFo
         others = [o for o in sents if o.doc != a.doc and shared_subject(a.text, o.text)]
         for kind, compare in (("differ: one says {a}, the other {b}", differences),
                               ("spell the name differently: {a} and {b}", spelling_variants)):
-            hit = next(((o, d) for o in others if (d := compare(MARKERS.sub("", a.text), MARKERS.sub("", o.text)))),
-                       None)
+            hit = next(((o, d) for o in others if (d := compare(a.plain, o.plain))), None)
             if hit:
                 o, diffs = hit
                 side_a, side_b = [d[0] for d in diffs], [d[1] for d in diffs]
@@ -493,7 +497,7 @@ def quoted(
         held, n = max(((len(answer & content_stems(pool[c - 1].text)), c) for c in cites), default=(0, 0))
         if held:
             whole = _whole_sentences([n], pool)
-            quote = " ".join(MARKERS.sub("", pool[c - 1].text).strip() for c in whole)
+            quote = " ".join(pool[c - 1].plain for c in whole)
             found[tuple(whole)] = (quote, whole, True, 1.0, "quoted from the source: the draft's wording unsupported")
     return list(found.values())
 
@@ -575,8 +579,7 @@ def correction(
                  else "The passages found do not answer the question as asked. ") + "What they do say:"
     reason = "; ".join(reasons) or "the cited passages do not answer the question as asked (model check)"
     cited = list(dict.fromkeys(n for c in supported for n in c[1]))[:2]
-    quotes = [(f"“{MARKERS.sub('', sents[n - 1].text).strip()}”", [n], True, 1.0, "quoted from the source")
-              for n in cited]
+    quotes = [(f"“{sents[n - 1].plain}”", [n], True, 1.0, "quoted from the source") for n in cited]
     near = _renumber(question, standalone, [(statement, [], True, 1.0, PREMISE), *quotes], [], sents, searched)
     return near.model_copy(update={
         "refused": True, "ungrounded": [*rest, *([flipped[0]] if flipped else [])],

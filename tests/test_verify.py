@@ -22,6 +22,7 @@ from assistant.verify import (
     SupportJudge,
     Vocabulary,
     addresses,
+    adds_to,
     aligned_differences,
     answerability,
     answers_as_asked,
@@ -260,6 +261,7 @@ PREMISES = [
      ["19th"]),
     ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1652.", []),
     ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1752.", ["17th"]),
+    ("Who wrote the treatise in the 17th century?", "A monk wrote the treatise in 1600.", []),  # as "the 1600s"
     ("Who wrote the treatise in the 15th century?", "A monk led 1500 troops and wrote the treatise.", ["15th"]),
     ("Who wrote the 7th treatise?", "A monk wrote the seventh treatise.", []),
     ("Which 19th-century treatise did the monk write?", "The monk wrote a treatise in 1652.", ["19th"]),
@@ -429,6 +431,12 @@ def test_a_negated_question_is_not_answered_by_a_text_that_states_no_negative() 
     assert unstated_negation("Who didn't vote?", "Everyone voted except the mayor.") is None
     assert unstated_negation("What did the firm never disclose?", "The firm lacked a disclosure policy.") is None
     assert unstated_negation("Who did not attend?", "The minister did not attend.") is None
+    # a negative elsewhere does not deny the negated word when the text states that word plainly
+    assert unstated_negation("Which machine is not allowed to branch out?",
+                             "For example, a non-deterministic machine is a computational model that is "
+                             "allowed to branch out.") == "not"
+    assert unstated_negation("Which machine is not allowed to branch out?",
+                             "Only a deterministic machine is allowed to branch out.") is None
     # "non-" negates one word: stated only by that word negated, not by a negator elsewhere
     assert unstated_negation("Where was the non-Union Guild founded?",
                              "The Union Guild, not a state body, was founded in the port.") == "non-Union"
@@ -483,6 +491,32 @@ def test_opposites_come_from_a_language_lexicon_not_only_the_hand_list() -> None
     assert reversed_premise("Which lakes do all visitors see?", "Some visitors see the lakes.") is None
     judge = SupportJudge()
     assert not judge.judge("The northern lakes are shallow.", deep).supported
+
+
+def test_a_name_the_question_fuses_from_two_names_of_the_source_is_a_false_premise() -> None:
+    """Each word of "Maria Lindqvist" is written, but in two other people's names: the question is about someone
+    the source does not name. A middle initial, a possessive or a title in between still name one person, and a
+    place written before a title ("the Westport Mayor" of "Mayor Olsen") describes rather than names."""
+    founders = "The firm was founded by Maria Olsen in 1990 and run by Erik J. Lindqvist from 1995."
+    assert ungrounded("When did Maria Lindqvist found the firm?", founders) == ["Maria Lindqvist"]
+    assert ungrounded("When did Erik Lindqvist take over the firm?", founders) == []
+    assert ungrounded("When did Olsen's firm open?", founders) == []
+    assert ungrounded("What did the Westport Mayor open?",
+                      "Westport grew fast. In 1990 Mayor Olsen opened the bridge.") == []
+
+
+def test_an_answer_that_only_restates_the_question_answers_nothing() -> None:
+    """A draft with the asked-for part left out adds no word or number to the question; a yes/no or either-or
+    question may be answered in its own words."""
+    valve = "A butterfly valve controls the flow of water from the second tank."
+    assert adds_to("What type of valve controls the flow?", "The valve controls the flow.") == (
+        False, "the draft answer only restates the question")
+    assert not answerability("What type of valve controls the flow?", "The valve controls the flow.", [valve])[0]
+    assert adds_to("What type of valve controls the flow?", "A butterfly valve controls the flow.") == (True, "ok")
+    assert adds_to("Which tank feeds the flow?", "The 2 tanks feed the flow.") == (True, "ok")
+    assert adds_to("When did the flow begin?", "The flow began in May.") == (True, "ok")  # a month, not a modal
+    assert adds_to("Does the valve control the flow?", "The valve controls the flow.") == (True, "ok")
+    assert adds_to("Is the flow controlled by the pump or the valve?", "The valve controls the flow.") == (True, "ok")
 
 
 def test_a_quantity_noun_asks_for_a_quantity_only_as_what_the_question_asks() -> None:
