@@ -56,7 +56,8 @@ RUN = _capitalised_run(("of", "the", "and"))
 LINKING = ("of", "the", "and", "on", "for")
 NAME_RUN = _capitalised_run(LINKING)
 ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z]{2,8}\b")
-WORD = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+)*\.?")
+# A word, or a number with its thousands separators ("10,000" is the number the question writes "10000").
+WORD = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+|(?<=[0-9]),[0-9]{3}(?![0-9]))*\.?")
 
 
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})  # typographic quotes, straightened
@@ -86,7 +87,7 @@ def words(text: str) -> list[str]:
     for token in WORD.findall(fold(text)):
         for w in GLUED.split(token):
             w = w.rstrip(".").removesuffix("'s").removesuffix("’s")
-            out.append(w.replace(".", "") if ACRONYM_DOTS.fullmatch(w) else w)
+            out.append(w.replace(".", "") if ACRONYM_DOTS.fullmatch(w) else w.replace(",", ""))
     return out
 
 
@@ -500,9 +501,11 @@ NAMED_CLASSES = frozenset(CLASS_NOUNS) | frozenset("""department ministry office
 RELATIVE_TIME = ("last year", "this year", "earlier", "recently", "previously", "in recent months")
 
 
-# Times that are not calendar dates: "65.5 million years ago", "the 14th century", "the 1960s", "44 BC".
+# Times that are not calendar dates: "65.5 million years ago", "the 14th century", "the 1960s", "44 BC", "9000 BP"
+# (before present, as geology and archaeology date).
 ERA = re.compile(r"\b\d[\d.,]*\s+(?:(?:thousand|million|billion)\s+)?years\s+ago\b|\bcentur(?:y|ies)\b"
-                 r"|\b\d{3,4}'?s\b|\b\d+\s*(?:bc|bce|ad|ce)\b|\b(?:ad|ce)\s+\d+\b")
+                 r"|\b\d{3,4}'?s\b|\b\d+\s*(?:bc|bce|ad|ce)\b|\b(?:ad|ce)\s+\d+\b"
+                 r"|\b(?:\d{1,3}(?:,\d{3})+|\d{3,})\s*(?:(?:yrs?|years)\s+)?bp\b")
 
 
 def _has_date(text: str) -> bool:
@@ -544,9 +547,16 @@ def places(text: str) -> set[str]:
     return heads
 
 
+# A question that opens with a clause setting the scene ("When the envoy promoted unity, what did he call for?", "If
+# the input size is n, what ...") asks with the wh-word after that clause, not with the one it opens with.
+LEADING_CLAUSE = re.compile(r"^\s*(?:when|where|if|while|after|before|since|although|though|as|once|because)\b"
+                            r"[^,?]*,\s*(?=(?:what|which|who|whom|whose|when|where|why|how)\b)")
+
+
 def question_kind(question: str) -> str | None:
-    """What kind of thing the question asks for, when that can be checked: quantity, name, place, date."""
-    q = fold(question)
+    """What kind of thing the question asks for, when that can be checked: quantity, name, place, date. Read from its
+    main clause (`LEADING_CLAUSE`)."""
+    q = LEADING_CLAUSE.sub("", fold(question))
     for kind, pattern in (("quantity", QUANTITY), ("date", DATE), ("place", PLACE), ("name", PERSON)):
         if pattern.search(q):
             return None if kind == "name" and not _asks_for_name(q) else kind
@@ -939,11 +949,30 @@ def premise_terms(question: str) -> list[str]:
 def same_name(a: str, b: str) -> bool:
     """Spelling variants and word forms of one name (Nepal/Nepali, Khrushchev/Khruschev): transliteration, or a
     shared stem of five letters or more covering most of the shorter word (Austria/Australia are two names), and
-    the same digits (`_similar`)."""
+    the same digits (`_similar`); or a place and its people (`_place_and_people`)."""
     if _similar(a, b):
         return True
     n = len(os.path.commonprefix([a, b]))
-    return n >= 5 and n >= 0.8 * min(len(a), len(b)) and _same_digits(a, b)
+    return n >= 5 and n >= 0.8 * min(len(a), len(b)) and _same_digits(a, b) or _place_and_people(a, b)
+
+
+# How English names a people or its language after a place: by an ending put in place of the place's own ("-land"
+# and "-ain" become "-ish", "-ia" and "-y" become "-ian", "-a" becomes "-ese", "-stan" takes "-i"). Endings, not names:
+# what stands before them comes from the text.
+PLACE_ENDINGS = ("land", "and", "ain", "in", "ia", "a", "y", "e", "")
+PEOPLE_ENDINGS = ("ish", "ian", "an", "ese", "ic", "i")
+
+
+def _place_and_people(a: str, b: str) -> bool:
+    """Is one word a place and the other its people or language (`PLACE_ENDINGS`, `PEOPLE_ENDINGS`)? A question
+    says "Poland's capital" where its source says "the Polish capital": the same place. Their shared beginning must
+    be three letters or more and hold all but the endings, so Austria and Australian stay apart; a word of three
+    letters is too short to tell ("Dan" is not "Danish")."""
+    n = len(os.path.commonprefix([a, b]))
+    if n < 3 or min(len(a), len(b)) < 4:
+        return False
+    ends = {a[n:], b[n:]}
+    return any(ends == {p, q} for p in PLACE_ENDINGS for q in PEOPLE_ENDINGS if p != q)
 
 
 def ungrounded(question: str, context: str, document: str = "") -> list[str]:

@@ -540,6 +540,34 @@ def test_a_when_question_is_answered_by_an_era_or_an_early_year() -> None:
     assert not answerability("When did it happen?", "It happened.", ["It happened after a long wait."])[0]
 
 
+def test_a_when_question_is_answered_by_a_date_before_present() -> None:
+    """Geology and archaeology date by years before present ("ca. 22,000–14,000 yr BP", "by 9000 BP"); a bare
+    "bp" after a small number is a length of DNA, not a date."""
+    for when in ("The ice peaked ca. 22,000–14,000 yr BP, when sheets covered the plain.",
+                 "By 9000 BP, the ice had peaked and melted."):
+        assert answerability("When did the ice peak?", when, [when]) == (True, "ok"), when
+    assert not answerability("When was the strand cut?", "It was cut at 12 bp.", ["It was cut at 12 bp."])[0]
+
+
+def test_a_question_asks_with_its_main_clause_not_a_leading_one() -> None:
+    """"When the envoy arrived, what did he ask for?" asks for a thing, not a date: the leading clause sets the
+    scene. A question asked in its first words keeps its kind."""
+    assert question_kind("When the envoy promoted unity, what did he call for ending?") is None
+    assert question_kind("If a matter is not reserved, who is it devolved to?") == "name"
+    assert question_kind("When did the envoy arrive, and why?") == "date"
+    sentence = "The envoy promoted unity, calling for the shedding of old rivalries."
+    assert answerability("When the envoy promoted unity, what did he call for ending?", sentence, [sentence])[0]
+
+
+def test_a_number_written_with_thousands_separators_is_one_word() -> None:
+    """"10,000" is the number a question writes "10000", not the two words "10" and "000"; "1,2" (a list) and "3.5"
+    stay as they were."""
+    assert words("It cost 1,000,000 pounds, not 1,2 or 3.5.") == [
+        "it", "cost", "1000000", "pounds", "not", "1", "2", "or", "3.5"]
+    sentence = "By 1883, the plant employed 10,000."
+    assert answerability("When did the plant reach 10000 workers?", sentence, [sentence]) == (True, "ok")
+
+
 def test_a_name_with_diacritics_is_one_word() -> None:
     """"Zakarīya" cut at the ī would be checked as "zakar", which no folded source contains: a correct claim
     copied from its source was refused."""
@@ -557,6 +585,17 @@ def test_a_name_with_digits_is_one_word_and_its_digits_are_not_a_spelling() -> N
     assert SupportJudge().judge("The gene responsible is CYP27B1.", source).supported
     assert not same_name("cyp27b1", "cyp27b2")
     assert same_name("cyp27b1", "cyp27b1") and same_name("nepal", "nepali")
+
+
+def test_a_place_and_its_people_or_language_are_one_name() -> None:
+    """English names a people after its place by a few endings ("-land"/"-ish", "-ain"/"-ish", "-ia"/"-ian",
+    "-y"/"-ian", "-a"/"-ese", "-stan"/"-stani"): "the Veslish capital" states "Vesland's capital". A place with a
+    syllable more is still another place (Ostria/Ostralian), and two places one letter apart are two places."""
+    for place, people in (("vesland", "veslish"), ("brettain", "brettish"), ("corvia", "corvian"), ("tarly", "tarlian"),
+                          ("quana", "quanese"), ("dastan", "dastani"), ("norkland", "norklandic")):
+        assert same_name(place, people) and same_name(people, place), (place, people)
+    assert not same_name("ostria", "ostralian") and not same_name("taran", "taraqi") and not same_name("dan", "danish")
+    assert ungrounded("Which city was Vesland's capital?", "Karvo served as the Veslish capital city.") == []
 
 
 def test_a_name_or_place_answer_comes_from_a_sentence_about_the_question() -> None:
