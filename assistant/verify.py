@@ -953,7 +953,9 @@ def same_name(a: str, b: str) -> bool:
     if _similar(a, b):
         return True
     n = len(os.path.commonprefix([a, b]))
-    return n >= 5 and n >= 0.8 * min(len(a), len(b)) and _same_digits(a, b) or _place_and_people(a, b)
+    if n >= 5 and n >= 0.8 * min(len(a), len(b)) and _same_digits(a, b):
+        return True
+    return _place_and_people(a[n:], b[n:]) if n >= 3 and min(len(a), len(b)) >= 4 else False
 
 
 # How English names a people or its language after a place: by an ending put in place of the place's own ("-land"
@@ -963,16 +965,12 @@ PLACE_ENDINGS = ("land", "and", "ain", "in", "ia", "a", "y", "e", "")
 PEOPLE_ENDINGS = ("ish", "ian", "an", "ese", "ic", "i")
 
 
-def _place_and_people(a: str, b: str) -> bool:
-    """Is one word a place and the other its people or language (`PLACE_ENDINGS`, `PEOPLE_ENDINGS`)? A question
-    says "Poland's capital" where its source says "the Polish capital": the same place. Their shared beginning must
-    be three letters or more and hold all but the endings, so Austria and Australian stay apart; a word of three
-    letters is too short to tell ("Dan" is not "Danish")."""
-    n = len(os.path.commonprefix([a, b]))
-    if n < 3 or min(len(a), len(b)) < 4:
-        return False
-    ends = {a[n:], b[n:]}
-    return any(ends == {p, q} for p in PLACE_ENDINGS for q in PEOPLE_ENDINGS if p != q)
+def _place_and_people(a_end: str, b_end: str) -> bool:
+    """Are these the endings, after their shared beginning, of a place and its people or language (`PLACE_ENDINGS`,
+    `PEOPLE_ENDINGS`)? A question says "Poland's capital" where its source says "the Polish capital": the same
+    place. `same_name` asks only when the shared beginning is three letters or more and neither word is under four
+    ("Dan" is not "Danish"); the beginning must hold all but the endings, so Austria and Australian stay apart."""
+    return (a_end in PLACE_ENDINGS and b_end in PEOPLE_ENDINGS) or (b_end in PLACE_ENDINGS and a_end in PEOPLE_ENDINGS)
 
 
 def ungrounded(question: str, context: str, document: str = "") -> list[str]:
