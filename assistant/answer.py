@@ -18,12 +18,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assistant.config import Settings
+from assistant.lexical import terms as lexical_terms
 from assistant.llm import Backend, Message, Stats, copyable, get_backend, prompt
 from assistant.retrieval import Passage, Retriever, check_query
 from assistant.store import page_at
 from assistant.verify import (
+    ATTRIBUTION,
+    DOCUMENT_NOUNS,
     MODERN_YEAR,
     MONTHS,
+    NUMBER,
     SupportJudge,
     Verdict,
     acronym_words,
@@ -32,7 +36,9 @@ from assistant.verify import (
     content_stems,
     differences,
     doubt,
+    fold,
     is_negator,
+    premise_terms,
     question_kind,
     reversed_premise,
     shared_subject,
@@ -405,6 +411,7 @@ def finalize(
     unshown: list[PromptSentence] | None = None, common: frozenset[str] = frozenset(),
     retrieved: dict[str, list[tuple[int, str]]] | None = None,
     asked: Callable[[str, list[str], float], bool] | None = None, names: dict[str, frozenset[str]] | None = None,
+    stating: Callable[[list[str]], set[str]] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -416,10 +423,11 @@ def finalize(
     `retrieved` each document's retrieved passages as (start, text): where a name the cited passage omits may be
     written (`earlier_text`). `names` are the documents' name terms (`lexical.name_terms`): a question's
     attribution that names every cited document ("according to GAO-07-283") is not asked of the cited sentences
-    (`verify.without_source`). `asked(question, cited texts, threshold)` is the last check, made only when all the
-    others pass (`verify.answers_as_asked`, a model call; its threshold from `verify.doubt`): when it finds the
-    question not answered as asked, a correction again. A draft none of whose sentences is supported gives way to
-    the cited source sentences that hold its answer, quoted (`quoted`), before any refusal.
+    (`verify.without_source`); `stating(stems)` the documents that write those stems anywhere: where an attribution
+    that stays may be grounded (`attributed`). `asked(question, cited texts, threshold)` is the last check, made
+    only when all the others pass (`verify.answers_as_asked`, a model call; its threshold from `verify.doubt`): when
+    it finds the question not answered as asked, a correction again. A draft none of whose sentences is supported
+    gives way to the cited source sentences that hold its answer, quoted (`quoted`), before any refusal.
     """
     valid = {s.n for s in sents}
     pool = sents + [s for s in unshown or [] if s.n > len(sents)]
@@ -456,7 +464,8 @@ def finalize(
         cited_names = [(names or {}).get(s.doc, frozenset()) for s in backing]
         asked_of_text = without_source(standalone, lambda named: all(named <= name for name in cited_names))
         cited = [s.text for s in backing]
-        missing, flipped = false_premise(asked_of_text, context, earlier_text(backing, retrieved or {}), cited)
+        document = f"{earlier_text(backing, retrieved or {})} {attributed(asked_of_text, backing, stating)}"
+        missing, flipped = false_premise(asked_of_text, context, document.strip(), cited)
         if missing or flipped:
             return correction(question, standalone, missing, supported, pool, searched, flipped)
         claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
@@ -548,6 +557,24 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     earlier = [text[: end - start] for doc, end in last.items() for start, text in retrieved.get(doc, [])
                if start < end]
     return " ".join([*(f"{title}." for title in _titles(cited) if title), *earlier]).strip()
+
+
+def attributed(question: str, cited: list[PromptSentence], stating: Callable[[list[str]], set[str]] | None) -> str:
+    """The specific terms of the question's attributions ("according to the Vellmar Institute") that the cited
+    documents ground. Such a term is a premise (`verify.premise_terms`), but a report names its author or publisher
+    in a byline or at its end, and the source it quotes once: no retrieved passage need hold it, so every cited
+    document writing it somewhere will do. A source the cited documents never name stays unstated ("according to
+    GAO-09-114" answered from another report). An attribution to a piece of writing ("the Vellmar analysis",
+    `DOCUMENT_NOUNS`) names the cited document by its publisher, whose name the kept text may lack altogether; its
+    names are granted, its numbers ("a 1954 review") are not."""
+    docs = {s.doc for s in cited}
+    grounded = []
+    for found in ATTRIBUTION.finditer(question):
+        said = found.group(1)
+        writing = fold(said.split()[-1]) in DOCUMENT_NOUNS if said.split() else False
+        grounded += [t for t in premise_terms(said) if (writing and not NUMBER.fullmatch(t))
+                     or (stating is not None and (stems := lexical_terms(t)) and docs <= stating(stems))]
+    return " ".join(grounded)
 
 
 def _titles(cited: list[PromptSentence]) -> list[str]:
@@ -682,7 +709,7 @@ class Answerer:
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
                           {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs},
                           partial(answers_as_asked, self.backend) if self.cfg.premise_check else None,
-                          self.retriever.document_names())
+                          self.retriever.document_names(), self.retriever.documents_stating)
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

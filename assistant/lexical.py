@@ -245,6 +245,19 @@ class LexicalIndex:
                                        [r for r, _ in ranked]).fetchall())
         return [ids[r] for r, _ in ranked if r in ids]
 
+    def documents_stating(self, stems: list[str]) -> set[str]:
+        """The documents that write every one of `stems` somewhere in their passages or name, not necessarily in one
+        passage: a report names its author or publisher once, in a byline or at its end."""
+        found: set[str] | None = None
+        sql = "SELECT DISTINCT rows.doc FROM passages JOIN rows ON rows.id = passages.rowid WHERE passages MATCH ?"
+        with self._lock:
+            for term in dict.fromkeys(stems):
+                docs = {doc for (doc,) in self.db.execute(sql, (f'"{term}"',))}
+                found = docs if found is None else found & docs
+                if not found:
+                    break
+        return found or set()
+
     def _ranked(self, stems: list[str], n: int) -> list[tuple[int, float]]:
         """(rowid, FTS5 bm25 score: lower is better) of the n best rows matching any of `stems`, best first."""
         sql = "SELECT rowid, bm25(passages, 1.0, ?) AS s FROM passages WHERE passages MATCH ? ORDER BY s LIMIT ?"

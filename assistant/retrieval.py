@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from threading import Thread
 from typing import Any
@@ -165,14 +166,25 @@ class Retriever:
                            for doc, meta in self.documents.items()}
         return self._names
 
+    def documents_stating(self, stems: list[str]) -> set[str]:
+        """The indexed documents that write every one of `stems` somewhere (`LexicalIndex.documents_stating`)."""
+        with self._lexical_errors():
+            return self.lexical.documents_stating([s.replace('"', "") for s in stems if s.replace('"', "")])
+
     def _dense_ids(self, query: str) -> list[str]:
         if ATTRIBUTION.search(query):  # cheap test first: the document names are built only for such a question
             query = without_named_source(query, self.document_names().values())
         return self.index.nearest(self.embedder.get_query_embedding(query), self._n)
 
     def _lexical_ids(self, query: str) -> list[str]:
-        try:
+        with self._lexical_errors():
             return self.lexical.search(query, self._n)
+
+    @contextmanager
+    def _lexical_errors(self) -> Iterator[None]:
+        """A damaged lexical index reported as what to do about it, not as an SQLite traceback."""
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"the lexical index {self.lexical.path} is damaged ({exc}): "
                              "run `briefing ingest --repair`") from None

@@ -37,6 +37,7 @@ NEGATIONS = frozenset({"not", "no", "never", "without", "neither", "nor", "none"
 MONTHS = "january february march april may june july august september october november december".split()  # noqa: SIM905
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+GROUPED = r"\d{1,3}(?:,\d{3})+(?!\d)"  # a number written with thousands separators: "10,000", "1,250,000"
 YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)", re.IGNORECASE)  # "the 14th century", "the 20th anniversary"
 DECADE = re.compile(r"\b(1[0-9]{2}|20[0-9])0['’]?s\b")  # "the 1960s" (ten years), "the 1100s" (a hundred)
@@ -142,6 +143,33 @@ def names(text: str) -> set[str]:
         if w not in STOPWORDS and w not in MONTHS and w not in MONTH_ABBREVIATIONS:
             out.add(w)
     return out
+
+
+@lru_cache(maxsize=1)
+def _ordinary_stems() -> frozenset[str]:
+    """Stems of the lower-case words of an English dictionary (Webster's Second, public domain, shipped by the
+    `english-words` package): the words a sentence may open with that are not names."""
+    from english_words import get_english_words_set
+
+    ordinary = [w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()]
+    return frozenset(_stemmer().stemWords(ordinary))
+
+
+def opening_name(text: str) -> set[str]:
+    """The first word of `text` when it reads as a name, folded: written with a capital after its first letter
+    ("LeGrande", "BSkyB") or, in no inflection, an ordinary English word ("Euclid also showed ...", "Frontex, the
+    agency ..."). `names` skips a sentence's first word, which every sentence capitalises; but a sentence that
+    answers "who" often opens with its answer."""
+    found = re.match(r"\s*([A-ZÀ-ÖØ-Þ](?:[^\W_]|[’'-])+)", text)
+    if not found:
+        return set()
+    word = found.group(1).removesuffix("'s").removesuffix("’s")
+    folded = fold(word)
+    if folded in STOPWORDS or folded in MONTHS or folded in MONTH_ABBREVIATIONS:
+        return set()
+    if any(c.isupper() for c in word[1:]) or stem(word.lower()) not in _ordinary_stems():
+        return {folded}
+    return set()
 
 
 def initialisms(text: str) -> dict[str, list[str]]:
@@ -482,6 +510,17 @@ QUANTITY = re.compile(
 PERSON = re.compile(r"^\s*(who|whom|whose|which)\b|\bnames? of\b|\bwhat is the name\b")
 PLACE = re.compile(r"^\s*where\b|\bin which (city|country|place)\b")
 DATE = re.compile(r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bwhich (date|day|year|month)\b")
+
+
+def _asked_unit(question: str) -> set[str]:
+    """The unit a date question asks in ("what year", "which month"), by stem: how it asks, not what it is about. A
+    sentence giving the year ("By 1883, the works ...") seldom writes the word "year", so it is not a topic word the
+    cited sentences must share."""
+    found = DATE.search(fold(question))
+    unit = found and (found.group(1) or found.group(2))
+    return {stem(unit)} if unit else set()
+
+
 # Words that frame a question rather than name its subject ("what happened", "what is the name of").
 QUESTION_FRAME = frozenset("""what which who whom whose when where why how happen happened happens did do does name
     named called known kind type sort term word example many much""".split())  # noqa: SIM905
@@ -505,7 +544,7 @@ RELATIVE_TIME = ("last year", "this year", "earlier", "recently", "previously", 
 # (before present, as geology and archaeology date).
 ERA = re.compile(r"\b\d[\d.,]*\s+(?:(?:thousand|million|billion)\s+)?years\s+ago\b|\bcentur(?:y|ies)\b"
                  r"|\b\d{3,4}'?s\b|\b\d+\s*(?:bc|bce|ad|ce)\b|\b(?:ad|ce)\s+\d+\b"
-                 r"|\b(?:\d{1,3}(?:,\d{3})+|\d{3,})\s*(?:(?:yrs?|years)\s+)?bp\b")
+                 rf"|\b(?:{GROUPED}|\d{{3,}})\s*(?:(?:yrs?|years)\s+)?bp\b")
 
 
 def _has_date(text: str) -> bool:
@@ -729,7 +768,7 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
     if kind is None:
         return _about(question, evidence, common)
     q_names = {fold(w) for w in re.findall(r"\b[A-Z][\w’'-]+", question)}
-    topic = _stems(words(question), common) - _stems(sorted(q_names), common)
+    topic = _stems(words(question), common) - _stems(sorted(q_names), common) - _asked_unit(question)
     lead = re.search(r"\bwhich ((?:[\w']+\s+){0,3}[\w']+)|^\s*who (?:is|was|are|were) the (\w+)"
                      r"|\bname of (?:the )?((?:[\w']+\s+){0,3}[\w']+)", fold(question))
     focus = set()
@@ -748,7 +787,7 @@ def answerability(question: str, answer: str, evidence: list[str], common: froze
             return bool(quantities(sentence) & quantities(answer))
         if kind == "date":
             return _has_date(sentence)
-        candidates = places(sentence) if kind == "place" else names(sentence)
+        candidates = (places(sentence) if kind == "place" else names(sentence)) | opening_name(sentence)
         return any(stem(n) not in common for n in candidates - q_names)
 
     specific = {n for n in q_names if n not in STOPWORDS and n not in MONTHS and stem(n) not in common}
@@ -898,6 +937,12 @@ ATTRIBUTION = re.compile(
     r",?\s*\b(?:according to|as (?:stated|reported|described|written|noted) (?:in|by))\s+([^,;?]+),?", re.IGNORECASE)
 
 
+# Nouns for a piece of writing: an attribution ending in one ("according to the Vellmar analysis") names a
+# document by who published it, which its kept text seldom repeats (bylines and site names are page furniture).
+DOCUMENT_NOUNS = frozenset("""analysis article assessment blog brief briefing bulletin commentary document editorial
+    memo note paper piece post publication report review study survey""".split())  # noqa: SIM905
+
+
 def without_source(question: str, named: Callable[[frozenset[str]], bool]) -> str:
     """The question with each attribution ("according to GAO-07-283", "as reported by CRS") left out whose content
     stems `named` finds naming the source document: what a question asks of a document is in its passages, while
@@ -923,10 +968,10 @@ def premise_terms(question: str) -> list[str]:
     magnitude in words: "three thousand years"), its names (capitalised words; the first word only when it starts a
     longer name, since every question starts with a capital, and never an `OPENERS` word) and its qualifiers ("the
     least important"; not "first name" or a closing "last?", which are a noun and a verb). A question presupposes
-    them; an answer is only an answer if its sources state them too. An attribution ("According to the agency,
-    ...") names where a report comes from, which the footnotes show, not a fact of it, so its terms are left out."""
-    question = ATTRIBUTION.sub("", question)
-    tokens = [t.strip(".-") for t in re.findall(r"\d+(?:,\d{3})+(?!\d)|[\w’'.-]+", question)]
+    them; an answer is only an answer if its sources state them too. So does an attribution that names no cited
+    document ("according to the Hollis review" answered from a paper that never mentions it): the caller leaves out,
+    with `without_source`, only the attributions that name the document an answer cites, which its footnotes show."""
+    tokens = [t.strip(".-") for t in re.findall(rf"{GROUPED}|[\w’'.-]+", question)]
     terms: list[str] = []
     for i, token in enumerate(tokens):
         low = fold(token).removesuffix("'s")

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SEEDS, make_settings
@@ -454,23 +455,54 @@ def test_the_model_check_is_strict_for_a_question_made_from_what_follows_the_cit
     assert thresholds == [LATER_DOUBT, DOUBT]
 
 
+def _water_use(question: str, doc: str = "notes/water_note.txt", **checks: Any) -> Answer:
+    """The answer "Water use peaked around 1980." cited from `doc`'s sentence saying so, finalized for `question`."""
+    text = "Historically, water use peaked around 1980 and has declined since. Rates rose in 2001."
+    raw = json.dumps({"sentences": [{"text": "Water use peaked around 1980.", "cites": [1]}]})
+    shown = [_sent(1, doc, text, "Historically, water use peaked around 1980 and has declined since.")]
+    return finalize(question, question, raw, shown, SupportJudge(), "s", **checks)
+
+
 def test_an_attribution_naming_the_cited_document_is_not_asked_of_its_sentences() -> None:
     """"According to GAO-09-114" names the report, whose sentences never repeat its own name: cited from that report,
     the answer stands; the same sentence cited from a document of another name leaves the attribution a term the
     sources must ground, and the answer is not given as asked."""
-    text = "Historically, water use peaked around 1980 and has declined since. Rates rose in 2001."
-    raw = json.dumps({"sentences": [{"text": "Water use peaked around 1980.", "cites": [1]}]})
     question = "Around what year did water use peak, according to GAO-09-114?"
 
     def final(doc: str) -> Answer:
-        shown = [_sent(1, doc, text, "Historically, water use peaked around 1980 and has declined since.")]
-        names = {doc: frozenset(name_terms(doc, "Water Supply: Key Issues"))}
-        return finalize(question, question, raw, shown, SupportJudge(), "s", names=names)
+        return _water_use(question, doc, names={doc: frozenset(name_terms(doc, "Water Supply: Key Issues"))})
 
     named = final("reports/gao_09_114_water_supply.pdf")
     assert not named.refused and "1980" in named.answer, named.refusal_reason
     other = final("reports/crs_r4410_water_supply.pdf")
     assert other.refused or other.ungrounded, "an attribution no cited document bears must not pass unasked"
+
+
+def test_an_attribution_the_cited_document_writes_anywhere_is_grounded() -> None:
+    """"According to the Vellmar Institute" asked of an analysis that names its publisher only in a closing byline:
+    the attribution is grounded by the document, though no retrieved passage holds it. A document that never
+    names the Vellmar Institute leaves it a premise the answer does not meet."""
+    question = "According to the Vellmar Institute, around what year did water use peak?"
+
+    def final(stated: set[str]) -> Answer:
+        return _water_use(question, stating=lambda stems: {"notes/water_note.txt"} if set(stems) <= stated else set())
+
+    byline = final({"vellmar", "institut"})
+    assert not byline.refused and "1980" in byline.answer, byline.refusal_reason
+    silent = final(set())
+    assert silent.refused or silent.ungrounded, "a source the cited document never names must not pass unasked"
+
+
+def test_an_attribution_to_a_piece_of_writing_names_the_document_by_its_publisher() -> None:
+    """"According to the Vellmar analysis" names the cited document by who published it, which its kept text may
+    not say anywhere (a byline dropped as page furniture): its names are granted. Its numbers are not: "the 1979
+    Vellmar review" is not a document dated 1980."""
+    analysis = _water_use("According to the Vellmar analysis, around what year did water use peak?",
+                          stating=lambda stems: set())
+    assert not analysis.refused and "1980" in analysis.answer, analysis.refusal_reason
+    dated = _water_use("According to the 1979 Vellmar review, around what year did water use peak?",
+                       stating=lambda stems: set())
+    assert dated.refused or dated.ungrounded
 
 
 def test_a_claim_naming_what_its_sentence_refers_back_to_cites_the_sentence_that_names_it() -> None:

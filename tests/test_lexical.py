@@ -110,6 +110,17 @@ def test_a_question_naming_a_document_finds_its_passages(tmp_path: Path) -> None
     assert lex.search("imports", 5) == ["g2"]  # the passage text still decides within and across documents
 
 
+def test_a_document_states_words_written_anywhere_in_it_or_its_name(tmp_path: Path) -> None:
+    """An analysis names its publisher once, in a byline at its end, and a report its author in its file name: each
+    word may be in a different passage, and a document missing any one of them does not state them all."""
+    lex = LexicalIndex(tmp_path / "lex.sqlite3")
+    lex.replace([DocPassages("vellmar_note.txt", "v1", [("v1", "Grain exports fell."), ("v2", "Written at Orvo.")]),
+                 DocPassages("other.txt", "v1", [("o1", "Grain exports rose at Orvo.")])])
+    assert lex.documents_stating(["grain", "orvo"]) == {"vellmar_note.txt", "other.txt"}
+    assert lex.documents_stating(["vellmar", "orvo"]) == {"vellmar_note.txt"}  # a name word and a text word
+    assert lex.documents_stating(["orvo", "tallin"]) == set()
+
+
 def test_sync_mirrors_chroma_and_rebuilds_when_counts_disagree(tmp_path: Path) -> None:
     chroma = {("a.txt", "v1"): TALKS, ("b.txt", "v2"): [("b1", "Grain was shipped.")]}
     fetched: list[str] = []

@@ -373,13 +373,25 @@ def test_a_name_the_cited_passage_omits_may_be_written_elsewhere_in_its_document
                       "A 4.7 reading ...") == ["4.7"]
 
 
-def test_qualifiers_are_adjectives_not_compound_nouns_or_verbs_and_attributions_are_not_premises() -> None:
+def test_qualifiers_are_adjectives_not_compound_nouns_or_verbs() -> None:
     from assistant.verify import premise_terms
 
     assert premise_terms("What is the least important class?") == ["least"]
     assert premise_terms("What is the first name of the mayor?") == []
     assert premise_terms("How many days did the visit last?") == []
-    assert premise_terms("According to the Acme Institute, what did Lyon gain?") == ["Lyon"]
+
+
+def test_an_attribution_left_in_the_question_names_a_premise() -> None:
+    """An attribution that names no cited document is left in the question by `without_source`: the answer claims
+    that this source said so, and a passage that never names it does not ground the claim."""
+    from assistant.verify import premise_terms
+
+    assert premise_terms("According to the Acme Institute, what did Lyon gain?") == ["Acme", "Institute", "Lyon"]
+    assert ungrounded("What did Lyon gain, according to the Acme Institute?", "Lyon gained a port.") == [
+        "Acme", "Institute"]
+    assert ungrounded("What did Lyon gain, according to the Acme Institute?",
+                      "The Acme Institute reports that Lyon gained a port.") == []
+    assert ungrounded("According to officials, what did Lyon gain?", "Lyon gained a port.") == []
 
 
 def test_a_footnote_number_glued_to_a_word_is_a_separate_token() -> None:
@@ -547,6 +559,31 @@ def test_a_when_question_is_answered_by_a_date_before_present() -> None:
                  "By 9000 BP, the ice had peaked and melted."):
         assert answerability("When did the ice peak?", when, [when]) == (True, "ok"), when
     assert not answerability("When was the strand cut?", "It was cut at 12 bp.", ["It was cut at 12 bp."])[0]
+
+
+def test_a_sentence_may_open_with_the_name_a_who_question_asks_for() -> None:
+    """Every sentence capitalises its first word, so `names` skips it; a first word that is no ordinary English word
+    in any inflection, or has a capital inside, is a name all the same. Ordinary words that open a sentence are not."""
+    from assistant.verify import opening_name
+
+    assert opening_name("Orvandel also mapped the delta.") == {"orvandel"}
+    assert opening_name("DelKorra's survey mapped it.") == {"delkorra"}
+    assert opening_name("Surveyors mapped the delta.") == set()
+    assert opening_name("Debates are open to the public.") == set()
+    assert opening_name("The delta was mapped.") == set()
+    mapped = "Orvandel also mapped the delta in 1702."
+    assert answerability("Who mapped the delta?", mapped, [mapped]) == (True, "ok")
+    plain = "Surveyors mapped the delta in 1702."
+    assert answerability("Who mapped the delta?", plain, [plain])[1].startswith("question asks for a name")
+
+
+def test_the_unit_a_date_question_asks_in_is_not_its_topic() -> None:
+    """"In what year did the plant open?" of "The plant was founded in 1883.": a sentence giving a year seldom writes
+    "year", so the cited date need be about the plant only; a date about something else still answers nothing."""
+    founded = "The plant was founded in 1883."
+    assert answerability("In what year did the plant open?", founded, [founded]) == (True, "ok")
+    assert not answerability("In what year did the plant open?", founded, ["The harbour was built in 1883."])[0]
+    assert not answerability("Which month did the plant open?", founded, ["The harbour opened in March."])[0]
 
 
 def test_a_question_asks_with_its_main_clause_not_a_leading_one() -> None:
