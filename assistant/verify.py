@@ -146,7 +146,7 @@ def names(text: str) -> set[str]:
 
 
 @lru_cache(maxsize=1)
-def _ordinary_stems() -> frozenset[str]:
+def ordinary_stems() -> frozenset[str]:
     """Stems of the lower-case words of an English dictionary (Webster's Second, public domain, shipped by the
     `english-words` package): the words a sentence may open with that are not names."""
     from english_words import get_english_words_set
@@ -167,7 +167,7 @@ def opening_name(text: str) -> set[str]:
     folded = fold(word)
     if folded in STOPWORDS or folded in MONTHS or folded in MONTH_ABBREVIATIONS:
         return set()
-    if any(c.isupper() for c in word[1:]) or stem(word.lower()) not in _ordinary_stems():
+    if any(c.isupper() for c in word[1:]) or stem(word.lower()) not in ordinary_stems():
         return {folded}
     return set()
 
