@@ -571,7 +571,8 @@ def attributed(question: str, cited: list[PromptSentence], stating: Callable[[li
     grounded = []
     for found in ATTRIBUTION.finditer(question):
         said = found.group(1)
-        writing = fold(said.split()[-1]) in DOCUMENT_NOUNS if said.split() else False
+        *_, last = said.split() or [""]
+        writing = fold(last) in DOCUMENT_NOUNS
         grounded += [t for t in premise_terms(said) if (writing and not NUMBER.fullmatch(t))
                      or (stating is not None and (stems := lexical_terms(t)) and docs <= stating(stems))]
     return " ".join(grounded)

@@ -250,8 +250,9 @@ class LexicalIndex:
         passage: a report names its author or publisher once, in a byline or at its end."""
         found: set[str] | None = None
         sql = "SELECT DISTINCT rows.doc FROM passages JOIN rows ON rows.id = passages.rowid WHERE passages MATCH ?"
+        terms = [t for t in (s.replace('"', "") for s in stems) if t]  # a quote would end the FTS5 phrase
         with self._lock:
-            for term in dict.fromkeys(stems):
+            for term in dict.fromkeys(terms):
                 docs = {doc for (doc,) in self.db.execute(sql, (f'"{term}"',))}
                 found = docs if found is None else found & docs
                 if not found:

@@ -169,7 +169,7 @@ class Retriever:
     def documents_stating(self, stems: list[str]) -> set[str]:
         """The indexed documents that write every one of `stems` somewhere (`LexicalIndex.documents_stating`)."""
         with self._lexical_errors():
-            return self.lexical.documents_stating([s.replace('"', "") for s in stems if s.replace('"', "")])
+            return self.lexical.documents_stating(stems)
 
     def _dense_ids(self, query: str) -> list[str]:
         if ATTRIBUTION.search(query):  # cheap test first: the document names are built only for such a question

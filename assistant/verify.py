@@ -45,6 +45,10 @@ CENTURY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)[\s-]+centur", re.IGNORECASE)  
 # A year written bare that reads as a date ("1998"), not a count: older years need dating words (`DATED_YEAR`).
 MODERN_YEAR = r"(?:1[89]|20)\d\d"
 ACRONYM_DOTS = re.compile(r"(?:[a-z]\.)+[a-z]")  # u.s, u.n: written with dots, compared without
+# A name's first letter (accented capitals too: "Émile") and the letters, digits and inner apostrophes or hyphens that
+# continue it ("Zakarīya", "CYP27B1", "O'Neill").
+CAPITAL = "[A-ZÀ-ÖØ-Þ]"
+NAME_LETTER = r"(?:[^\W_]|[’'-])"
 
 
 def _capitalised_run(linking: Iterable[str]) -> re.Pattern[str]:
@@ -138,11 +142,17 @@ def names(text: str) -> set[str]:
     ("Zakarīya", "Émile"), and so do digits ("CYP27B1", "COVID19"): cut at one, a name would be compared by a
     fragment that no folded text contains."""
     out = set()
-    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ](?:[^\W_]|[’'-]){2,})", text.strip()):
+    for m in re.finditer(rf"(?<![.!?]\s)(?<!^)\b({CAPITAL}{NAME_LETTER}{{2,}})", text.strip()):
         w = fold(m.group(1)).removesuffix("'s")
-        if w not in STOPWORDS and w not in MONTHS and w not in MONTH_ABBREVIATIONS:
+        if may_name(w):
             out.add(w)
     return out
+
+
+def may_name(folded: str) -> bool:
+    """Whether a capitalised word, folded, may be a name: stopwords ("The", "However") and months ("May", "Sept")
+    are capitalised too, and name nothing a question could presuppose or an answer give."""
+    return folded not in STOPWORDS and folded not in MONTHS and folded not in MONTH_ABBREVIATIONS
 
 
 @lru_cache(maxsize=1)
@@ -160,14 +170,12 @@ def opening_name(text: str) -> set[str]:
     ("LeGrande", "BSkyB") or, in no inflection, an ordinary English word ("Euclid also showed ...", "Frontex, the
     agency ..."). `names` skips a sentence's first word, which every sentence capitalises; but a sentence that
     answers "who" often opens with its answer."""
-    found = re.match(r"\s*([A-ZÀ-ÖØ-Þ](?:[^\W_]|[’'-])+)", text)
+    found = re.match(rf"\s*({CAPITAL}{NAME_LETTER}+)", text)
     if not found:
         return set()
     word = found.group(1).removesuffix("'s").removesuffix("’s")
     folded = fold(word)
-    if folded in STOPWORDS or folded in MONTHS or folded in MONTH_ABBREVIATIONS:
-        return set()
-    if any(c.isupper() for c in word[1:]) or stem(word.lower()) not in ordinary_stems():
+    if may_name(folded) and (any(c.isupper() for c in word[1:]) or stem(word.lower()) not in ordinary_stems()):
         return {folded}
     return set()
 
@@ -580,7 +588,7 @@ def places(text: str) -> set[str]:
     for m in RUN.finditer(text.strip()):
         if m.start() == 0:
             continue  # the sentence's first word is capitalised anyway
-        run = [w for w in words(m.group(0)) if w not in STOPWORDS and w not in MONTHS and w not in MONTH_ABBREVIATIONS]
+        run = [w for w in words(m.group(0)) if may_name(w)]
         if run:
             heads.add(run[-1])
     return heads
@@ -975,7 +983,7 @@ def premise_terms(question: str) -> list[str]:
     terms: list[str] = []
     for i, token in enumerate(tokens):
         low = fold(token).removesuffix("'s")
-        if not token or low in STOPWORDS or low in QUESTION_FRAME or low in MONTHS or low in MONTH_ABBREVIATIONS:
+        if not token or not may_name(low) or low in QUESTION_FRAME:
             continue
         following = fold(tokens[i + 1]) if i + 1 < len(tokens) else ""
         name = token[:1].isupper() and (i > 0 or low not in OPENERS and following[:1].isalpha()
