@@ -240,6 +240,7 @@ def _page_checks(case: dict[str, Any], answer: Answer, answerer: Answerer) -> tu
 
 
 def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: int) -> CaseResult:
+    """Ask one case's question and score the answer on every measure the suite reports, with why it fell short."""
     category = case.get("category", "single_doc")
     unanswerable = category == "unanswerable"
     quotes = [squash(s["quote"]) for s in case.get("support", [])]
@@ -264,26 +265,33 @@ def run_case(case: dict[str, Any], answerer: Answerer, judge: SupportJudge, k: i
     )
     result.page_ok, result.quotes_on_page = _page_checks(case, answer, answerer)
     result.cited_gold, result.trapped = _gold_checks(case, answer)
-    if result.page_ok is False:
-        result.why.append("no citation on the page that holds the answer")
-    if not all(result.quotes_on_page):
-        result.why.append("a cited quote is not on the page its footnote names")
-    if retrieved is False:
-        result.why.append("supporting passage not retrieved")
-    if not result.refusal_ok:
-        result.why.append("answered an unanswerable question" if unanswerable else
-                          f"refused: {answer.refusal_reason} (draft: {' | '.join(answer.draft) or 'none'})")
-    if facts is False and not answer.refused:
-        result.why.append("expected terms missing")
-    if conflict is False:
-        result.why.append("conflict not named")
-    if not all(support):
-        result.why.append(f"{support.count(False)} sentence(s) not supported by their citations")
-    if result.cited_gold is False:
-        result.why.append("no citation overlaps a gold support passage")
-    if result.trapped:
-        result.why.append("answered with the lure")
+    result.why = _shortfalls(result, answer)
     return result
+
+
+def _shortfalls(result: CaseResult, answer: Answer) -> list[str]:
+    """Each measure a scored case fails, in words: what a reader of the report looks at first."""
+    why = []
+    if result.page_ok is False:
+        why.append("no citation on the page that holds the answer")
+    if not all(result.quotes_on_page):
+        why.append("a cited quote is not on the page its footnote names")
+    if result.retrieved is False:
+        why.append("supporting passage not retrieved")
+    if not result.refusal_ok:
+        why.append("answered an unanswerable question" if result.category == "unanswerable" else
+                   f"refused: {answer.refusal_reason} (draft: {' | '.join(answer.draft) or 'none'})")
+    if result.facts_found is False and not answer.refused:
+        why.append("expected terms missing")
+    if result.conflict_named is False:
+        why.append("conflict not named")
+    if not all(result.sentence_support):
+        why.append(f"{result.sentence_support.count(False)} sentence(s) not supported by their citations")
+    if result.cited_gold is False:
+        why.append("no citation overlaps a gold support passage")
+    if result.trapped:
+        why.append("answered with the lure")
+    return why
 
 
 def _mean(values: list[bool]) -> float | None:

@@ -251,19 +251,36 @@ def negates(words_: Iterable[str]) -> bool:
 # "no divisors other than 1 and itself", "nothing except the report": a negation that an exception follows restricts
 # what it scopes to the exception instead of denying it.
 EXCEPTION = re.compile(r"\b(?:other than|except|excepting|besides|apart from|aside from|save for)\b")
+# Words around a statement within which a negative word before it ("only", "not", "refused") may deny it, and an
+# exception or a time limit after a negation may restrict it.
+NEGATION_REACH = 6
+# "It was not until 1271 that the dynasty was proclaimed", "did not sign it until Friday": a negation that a time limit
+# follows dates what it scopes instead of denying it. "Not only the port but also the airport", "not just a
+# soldier": a negation that "only" follows adds to what it scopes.
+TIME_LIMIT = re.compile(r"\b(?:until|till)\b")
+ADDITIVE = frozenset({"only", "just", "merely"})
+
+
+def denies(tokens: list[str], i: int) -> bool:
+    """Whether the negator at `tokens[i]` denies the words after it: not when an exception (`EXCEPTION`) or a time
+    limit (`TIME_LIMIT`) follows within `NEGATION_REACH` words, nor when "only" follows it (`ADDITIVE`)."""
+    after = " ".join(tokens[i + 1 : i + 1 + NEGATION_REACH])
+    additive = i + 1 < len(tokens) and tokens[i + 1] in ADDITIVE
+    return not (additive or EXCEPTION.search(after) or TIME_LIMIT.search(after))
 
 
 def negated_stems(text: str) -> set[str]:
     """Content words within three words after a grammatical negation ("has not provided details",
     "weren't specified"), inside one sentence: a claim that asserts them plainly says the opposite of the source.
-    Not when an exception follows within six words ("has no positive divisors other than 1 and itself"): that is an
-    exclusive statement, which asserts the negated words of the exception ("its only positive divisors are 1 and
-    itself")."""
+    Not when the negation does not deny them (`denies`): an exception after it ("has no positive divisors other than
+    1 and itself") makes an exclusive statement, which asserts the negated words of the exception ("its only positive
+    divisors are 1 and itself"); a time limit ("it was not until 1271 that Kublai proclaimed the dynasty") dates the
+    event; "not only" adds."""
     out: set[str] = set()
     for sentence in SENTENCE_END.split(text):  # "The deal was not signed. President Ruiz wrote": not his title
         tokens = words(sentence)
         for i, w in enumerate(tokens):
-            if is_negator(w) and not EXCEPTION.search(" ".join(tokens[i + 1 : i + 7])):
+            if is_negator(w) and denies(tokens, i):
                 out |= content_stems(" ".join(tokens[i + 1 : i + 4]))
     return out
 
@@ -321,7 +338,9 @@ class SupportJudge:
         """Is `claim` supported by `evidence`? Words and numbers the claim repeats from `question`
         are its presupposition ("The first name of the mayor who visited Lyon is Anne"; a report
         number the question names), not its assertion, so they are not required of the cited
-        sentence: `ungrounded` holds a question's premise to the passages an answer cites.
+        sentence: `ungrounded` holds a question's premise to the passages an answer cites, and
+        `unstated_negation` a negation the claim repeats from the question ("What protest falls under
+        disobedience without aggression?").
         """
         if not evidence.strip():
             return Verdict(False, 0.0, "no cited passage")
@@ -338,7 +357,7 @@ class SupportJudge:
         if speaker:
             return Verdict(False, 0.15, speaker, contradicted=True)
         claim_neg = negates(words(claim))
-        if claim_neg and not negates(words(evidence)):
+        if claim_neg and not negates(words(evidence)) and not negates(words(question)):  # "without aggression", asked
             return Verdict(False, 0.2, "negation not in source", contradicted=True)
         stems, question_stems = content_stems(claim), content_stems(question)
         negated = negated_stems(evidence) & stems - question_stems
@@ -1333,11 +1352,11 @@ def unstated_negation(question: str, text: str) -> str | None:
     if non := _unstated_non(question, text):
         return non
     asked = words(question)
-    negator = next((w for w in asked if is_negator(w)), None)
-    if negator is None:
+    at = next((i for i, w in enumerate(asked) if is_negator(w)), None)
+    if at is None:
         return None
-    own = {stem(w) for w in asked}
-    if _stated_plainly(asked, text):
+    negator, own = asked[at], {stem(w) for w in asked}
+    if _stated_plainly(asked, at, text):
         return negator
     for w in words(text):
         if w in NEGATIVE or w.endswith("n't") or w.endswith("less") and stem(w[:-4]) in own:
@@ -1347,17 +1366,14 @@ def unstated_negation(question: str, text: str) -> str | None:
     return negator
 
 
-NEGATION_REACH = 6  # words before a statement in which a negative word ("only", "not", "refused") may deny it
-
-
-def _stated_plainly(asked: list[str], text: str) -> bool:
-    """Whether the text states the word the question negates ("not allowed": "allowed") plainly wherever it states
-    it: no negative word within `NEGATION_REACH` words before it, no exception ("except", "other than") just after.
+def _stated_plainly(asked: list[str], at: int, text: str) -> bool:
+    """Whether the text states the word the question's negator (`asked[at]`) negates ("not allowed": "allowed")
+    plainly wherever it states it: no negative word within `NEGATION_REACH` words before it, no exception ("except",
+    "other than") just after.
 
     Why: a negative word elsewhere in the text ("a non-deterministic machine is allowed to branch", asked which
     machine is not allowed to) says nothing of the negated word, and a text that states that very word plainly
     states the opposite of what the question presupposes."""
-    at = next(i for i, w in enumerate(asked) if is_negator(w))
     target = next((stem(w) for w in asked[at + 1 : at + 4] if w not in STOPWORDS and not is_negator(w)), None)
     tokens = words(text)
     found = [i for i, w in enumerate(tokens) if stem(w) == target]

@@ -345,6 +345,34 @@ def test_a_negation_restricted_by_an_exception_asserts_the_exception() -> None:
         .supported
 
 
+def test_a_negation_the_claim_repeats_from_the_question_is_the_questions_to_ground() -> None:
+    judge = SupportJudge()
+    evidence = "The deep-water rays, which lack spines, feed on worms buried in the silt."
+    question = "Which rays do not have spines?"
+    claim = "The deep-water rays do not have spines."
+    assert judge.judge(claim, evidence, question).supported
+    # the question-level check holds the negation to the source, which states a negative ("lack"):
+    assert unstated_negation(question, evidence) is None
+    # a negation the claim adds on its own is still one the source must state:
+    assert not judge.judge(claim, evidence, "Which rays have spines?").supported
+    assert judge.judge(claim, evidence).reason == "negation not in source"
+
+
+def test_a_negation_with_a_time_limit_or_only_asserts_what_it_scopes() -> None:
+    judge = SupportJudge()
+    cleft = "It was not until 1871 that Maren Tolvik, for her survey of the delta, was awarded the Vellmar Medal."
+    dated = judge.judge("Maren Tolvik was awarded the Vellmar Medal in 1871.", cleft, "Who won the Vellmar Medal?")
+    assert dated.supported and not dated.contradicted
+    late = "The council did not approve the harbour plan until March 1904."
+    assert judge.judge("The council approved the harbour plan in March 1904.", late).supported
+    both = "The railway served not only the port but also the new airport."
+    assert judge.judge("The railway served the port.", both).supported
+    # the number a time limit gives is still the claim's to match, and a plain negation still denies:
+    assert not judge.judge("The council approved the harbour plan in March 1903.", late).supported
+    denied = judge.judge("The council approved the harbour plan.", "The council did not approve the harbour plan.")
+    assert not denied.supported and "negates" in denied.reason
+
+
 def test_a_quotation_given_to_another_speaker_is_not_supported() -> None:
     judge = SupportJudge()
     source = "The deal was not signed. President Ana Ruiz wrote on May 8 that “we are talking about tariff relief”."
