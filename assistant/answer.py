@@ -300,12 +300,9 @@ def _repoint(
     pool: list[PromptSentence],
 ) -> list[int]:
     """Small models often cite the neighbour of the right sentence: move to one that supports the claim, with the
-    sentence it refers back to when the claim names what it leaves unnamed (`_antecedent`). The model's own
-    citations come first, completed the same way: a run of sentences it cites ("F and -F are equal in magnitude")
-    may leave unnamed what the sentence before the run names ("Newton's Third Law is ...")."""
-    own, verdict = _antecedent(text, cites, pool, judge, question)
-    if verdict.supported:
-        return own
+    sentence it refers back to when the claim names what it leaves unnamed (`_antecedent`)."""
+    if judge.judge(text, _evidence(cites, pool), question).supported:
+        return cites
     best, verdict = max((_antecedent(text, [s.n], pool, judge, question) for s in sents),
                         key=lambda option: option[1].score)
     return best if verdict.score >= judge.threshold else cites

@@ -534,24 +534,6 @@ def test_a_claim_naming_what_its_sentence_refers_back_to_cites_the_sentence_that
     assert final(" ", "Sylvania").refused  # named only after it, in the next paragraph
 
 
-def test_a_run_of_cited_sentences_is_completed_by_the_sentence_before_it_that_names_its_subject() -> None:
-    """The model cites the two sentences that state the rule, and names the rule, which only the sentence before
-    them names: that sentence is cited too, rather than the claim moved to one sentence that states half of it."""
-    parts = ("The Tolvik Rule governs harbour tolls.", "It holds that every ship pays a fee set by its weight, flag, "
-             "cargo and crew.", "Ships over a hundred tonnes pay double in winter storms, at night and in fog.",
-             "The Sylvan Rule governs pilots.")
-    text = " ".join(parts[:3]) + "\n\n" + parts[3]
-    shown = [PromptSentence(n, "t.txt", s.start, s.end, s.text, s.meta, text)
-             for n, s in enumerate((_sent(0, "t.txt", text, t) for t in parts), start=1)]
-    claim = ("The Tolvik Rule holds that every ship pays a fee set by its weight, flag, cargo and crew, and ships "
-             "over a hundred tonnes pay double in winter storms, at night and in fog.")
-    question = "What does the rule on harbour tolls hold?"
-    answer = finalize(question, question, json.dumps({"sentences": [{"text": claim, "cites": [2, 3]}]}), shown,
-                      SupportJudge(), "s")
-    assert not answer.refused, answer.refusal_reason
-    assert [c.quote for c in answer.citations] == list(parts[:3])
-
-
 def test_a_quotation_in_a_passage_is_shown_to_the_model_with_typographic_quotes() -> None:
     """A small model copying `the term "social classes"` into its JSON answer writes the straight quote unescaped,
     which ends the string: the answer stopped at "the term" (4 of 178 drafted sentences on held-out SQuAD pairs). The
