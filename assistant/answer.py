@@ -300,12 +300,26 @@ def _repoint(
     pool: list[PromptSentence],
 ) -> list[int]:
     """Small models often cite the neighbour of the right sentence: move to one that supports the claim, with the
-    sentence it refers back to when the claim names what it leaves unnamed (`_antecedent`)."""
+    sentence it refers back to when the claim names what it leaves unnamed (`_antecedent`). When no single sentence
+    does, the model's own citations are completed the same way: a run of sentences it cites ("F and -F are equal in
+    magnitude") may leave unnamed what the sentence before the run names ("Newton's Third Law is ..."). A single
+    sentence comes first because it is the shorter thing for a reader to check, and one chosen on its own support
+    rather than for standing next to the model's pick.
+
+    Of sentences that support the claim equally, the one that also states the words the claim repeats from the
+    question wins. The judge excuses those words as the question's presupposition, so a sentence sharing only the
+    answer's words ("Governor Rell led the delegation", asked who met the harbour master) ties with the one that
+    links the answer to what was asked ("Governor Rell met the harbour master")."""
     if judge.judge(text, _evidence(cites, pool), question).supported:
         return cites
-    best, verdict = max((_antecedent(text, [s.n], pool, judge, question) for s in sents),
-                        key=lambda option: option[1].score)
-    return best if verdict.score >= judge.threshold else cites
+
+    def support(option: tuple[list[int], Verdict]) -> tuple[float, float]:
+        return option[1].score, judge.judge(text, _evidence(option[0], pool)).score
+
+    best, verdict = max((_antecedent(text, [s.n], pool, judge, question) for s in sents), key=support)
+    if not verdict.supported:
+        best, verdict = _antecedent(text, cites, pool, judge, question)
+    return best if verdict.supported else cites
 
 
 def _prune(text: str, cites: list[int], sents: list[PromptSentence], judge: SupportJudge, question: str) -> list[int]:

@@ -87,11 +87,21 @@ def _stemmer():  # type: ignore[no-untyped-def]
 GLUED = re.compile(r"(?<=[a-z])\.(?=[0-9])|(?<=[0-9])\.(?=[a-z])")
 
 
+def unpossessive(word: str) -> str:
+    """The word without a possessive "'s", straight or curly: "Newton's law" names Newton."""
+    return word.removesuffix("'s").removesuffix("’s")
+
+
+def folded_name(token: str) -> str:
+    """A token as names are compared: folded, without a possessive (`unpossessive`)."""
+    return unpossessive(fold(token))
+
+
 def words(text: str) -> list[str]:
     out: list[str] = []
     for token in WORD.findall(fold(text)):
         for w in GLUED.split(token):
-            w = w.rstrip(".").removesuffix("'s").removesuffix("’s")
+            w = unpossessive(w.rstrip("."))
             out.append(w.replace(".", "") if ACRONYM_DOTS.fullmatch(w) else w.replace(",", ""))
     return out
 
@@ -143,7 +153,7 @@ def names(text: str) -> set[str]:
     fragment that no folded text contains."""
     out = set()
     for m in re.finditer(rf"(?<![.!?]\s)(?<!^)\b({CAPITAL}{NAME_LETTER}{{2,}})", text.strip()):
-        w = fold(m.group(1)).removesuffix("'s")
+        w = folded_name(m.group(1))
         if may_name(w):
             out.add(w)
     return out
@@ -173,7 +183,7 @@ def opening_name(text: str) -> set[str]:
     found = re.match(rf"\s*({CAPITAL}{NAME_LETTER}+)", text)
     if not found:
         return set()
-    word = found.group(1).removesuffix("'s").removesuffix("’s")
+    word = unpossessive(found.group(1))
     folded = fold(word)
     if may_name(folded) and (any(c.isupper() for c in word[1:]) or stem(word.lower()) not in ordinary_stems()):
         return {folded}
@@ -1001,7 +1011,7 @@ def premise_terms(question: str) -> list[str]:
     tokens = [t.strip(".-") for t in re.findall(rf"{GROUPED}|[\w’'.-]+", question)]
     terms: list[str] = []
     for i, token in enumerate(tokens):
-        low = fold(token).removesuffix("'s")
+        low = folded_name(token)
         if not token or not may_name(low) or low in QUESTION_FRAME:
             continue
         following = fold(tokens[i + 1]) if i + 1 < len(tokens) else ""
@@ -1014,7 +1024,7 @@ def premise_terms(question: str) -> list[str]:
         elif DECADE.fullmatch(token):  # "in the 1100s", "the 1960s"
             terms.append(token)
         elif NUMBER.fullmatch(token) or name or qualifier or magnitude:
-            terms.append(token.removesuffix("'s").removesuffix("’s"))
+            terms.append(unpossessive(token))
     return list(dict.fromkeys(terms))
 
 
@@ -1192,8 +1202,8 @@ def near_misses(question: str, context: str, document: str = "") -> list[str]:
     replaced word is a content word that neither the cited passages nor the earlier text of their documents ever
     use (in any form), in a noun's phrase (`_replacements`)."""
     have = {stem(w) for w in words(f"{context} {document}")}
-    asked = [_norm(t) for t in _tokens(ATTRIBUTION.sub("", question))]
-    told = [_norm(t) for t in _tokens(context)]
+    asked = [folded_name(t) for t in _tokens(ATTRIBUTION.sub("", question))]
+    told = [folded_name(t) for t in _tokens(context)]
     return list(dict.fromkeys(w for w in _replacements(asked, told) if not _stated(w, have)))
 
 
@@ -1402,14 +1412,11 @@ def _tokens(text: str) -> list[str]:
     return [t.strip(".") for t in TOKEN.findall(text) if t.strip(".")]
 
 
-def _norm(token: str) -> str:
-    return fold(token).removesuffix("'s")
-
-
 def _new_details(phrase: list[str], other: list[str]) -> bool:
     """The phrase names something (capitalised or a number) that the other sentence never mentions."""
     return any(
-        (t[:1].isupper() or t[:1].isdigit()) and not any(_similar(_norm(t), _norm(o)) for o in other) for t in phrase
+        (t[:1].isupper() or t[:1].isdigit()) and not any(_similar(folded_name(t), folded_name(o)) for o in other)
+        for t in phrase
     )
 
 
@@ -1431,7 +1438,7 @@ def aligned_differences(a: str, b: str) -> list[tuple[str, str]]:
     Transliterations (Dostoevsky/Dostoyevsky) are not differences.
     """
     ta, tb = _tokens(a), _tokens(b)
-    fa, fb = [_norm(t) for t in ta], [_norm(t) for t in tb]
+    fa, fb = [folded_name(t) for t in ta], [folded_name(t) for t in tb]
     found: list[tuple[str, str]] = []
     for i in range(len(fa) - 3):
         anchor = fa[i : i + 3]
@@ -1560,7 +1567,7 @@ def unsupported_lead(claim: str, evidence: str) -> str | None:
     m = re.match(r"\W*([A-Z][\w’'-]+)", claim)
     if not m:
         return None
-    w = fold(m.group(1)).removesuffix("'s")
+    w = folded_name(m.group(1))
     if w in STOPWORDS or len(w) < 3:
         return None
     ev = words(evidence)

@@ -7,11 +7,12 @@ paragraph and a neighbouring paragraph of the same article (as the product shows
 at most `max_prompt_sentences`), drafts its answer on the product's backend and prompt, and `answer.finalize` checks
 it with every check the product runs, the model premise check included. ~10 s a pair.
 
-Per kind it prints: answers answered with the gold text / answered without it / withheld, and lures refused or
-corrected / answered. `--dump` writes each pair with its shown sentences, the model's raw draft and the outcome, so
-a new check on drafts can be measured offline on material it was not built from: `--replay FILE` re-checks a dump's
-drafts with the code as it is now (no drafting; the model premise check still runs) and counts the outcomes that
-changed, so a change to the checks is measured on held-out drafts in a tenth of the time.
+Per kind it prints: answers answered with the gold text (and how many of those cite the sentence that holds it) /
+answered without it / withheld, and lures refused or corrected / answered. `--dump` writes each pair with its shown
+sentences, the model's raw draft, the outcome and the footnotes' quotes, so a new check on drafts can be measured
+offline on material it was not built from: `--replay FILE` re-checks a dump's drafts with the code as it is now (no
+drafting; the model premise check still runs) and counts the outcomes that changed, so a change to the checks is
+measured on held-out drafts in a tenth of the time.
 """
 
 from __future__ import annotations
@@ -72,9 +73,18 @@ def checked(pair: dict[str, Any], sents: list[PromptSentence], raw: str, backend
     """The pair as dumped: shown sentences, raw draft, and what `answer.finalize` makes of the draft."""
     answer = finalize(pair["question"], pair["question"], raw, sents, judge, "", [], common,
                       {pair["title"]: [(0, pair["paragraph"])]}, partial(answers_as_asked, backend))
+    cited = [c.quote for c in answer.citations]
     return {**pair, "shown": [s.text for s in sents], "raw": raw,
             "outcome": outcome(pair, answer.answer, answer.refused), "answer": answer.answer,
-            "reason": answer.refusal_reason}
+            "reason": answer.refusal_reason, "cited": cited, "cites_gold": cites_gold(pair, cited)}
+
+
+def cites_gold(pair: dict[str, Any], cited: list[str]) -> bool:
+    """Whether a footnote quotes text of the sentence that holds the gold (or, for a lure, the plausible) answer: the
+    held-out form of the eval's citation relevance."""
+    gold = pair["paragraph"].find(pair["sentence"])
+    spans = [(at, at + len(q)) for q in cited if (at := pair["paragraph"].find(q)) >= 0]
+    return any(a < gold + len(pair["sentence"]) and gold < b for a, b in spans)
 
 
 def main() -> None:
@@ -97,6 +107,7 @@ def main() -> None:
         picked = [p for label in ("answer", "lure")
                   for p in rng.sample([q for q in pairs if q["label"] == label], args.n)]
     counts: dict[str, Counter[str]] = {"answer": Counter(), "lure": Counter()}
+    right_on_gold = 0
     changed: Counter[str] = Counter()
     dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     t0 = time.perf_counter()
@@ -111,6 +122,7 @@ def main() -> None:
         row = checked({k: pair[k] for k in ("title", "question", "paragraph", "sentence", "label", "spans")},
                       sents, raw, backend, judge, common[pair["title"]])
         got = row["outcome"]
+        right_on_gold += got == "right" and row["cites_gold"]
         counts[pair["label"]][got] += 1
         was = f" (was {pair['outcome']})" if args.replay and pair["outcome"] != got else ""
         changed[f"{pair['label']} {pair.get('outcome')} -> {got}"] += bool(was)
@@ -123,7 +135,7 @@ def main() -> None:
     a, lure = counts["answer"], counts["lure"]
     na, nl = max(1, a.total()), max(1, lure.total())
     print(f"answers ({a.total()}): right {a['right']} ({a['right'] / na:.2f}), wrong {a['wrong']}, "
-          f"withheld {a['withheld']}")
+          f"withheld {a['withheld']}; right citing the sentence that holds the answer {right_on_gold}")
     print(f"lures ({lure.total()}): refused or corrected {lure['refused']} ({lure['refused'] / nl:.2f}), "
           f"answered {lure['answered']}")
     for change, count in sorted(changed.items()):

@@ -534,6 +534,57 @@ def test_a_claim_naming_what_its_sentence_refers_back_to_cites_the_sentence_that
     assert final(" ", "Sylvania").refused  # named only after it, in the next paragraph
 
 
+def test_a_run_of_cited_sentences_is_completed_by_the_sentence_before_it_that_names_its_subject() -> None:
+    """The model cites the two sentences that state the rule, and names the rule, which only the sentence before
+    them names: that sentence is cited too, rather than the claim moved to one sentence that states half of it."""
+    parts = ("The Tolvik Rule governs harbour tolls.", "It holds that every ship pays a fee set by its weight, flag, "
+             "cargo and crew.", "Ships over a hundred tonnes pay double in winter storms, at night and in fog.",
+             "The Sylvan Rule governs pilots.")
+    text = " ".join(parts[:3]) + "\n\n" + parts[3]
+    shown = [PromptSentence(n, "t.txt", s.start, s.end, s.text, s.meta, text)
+             for n, s in enumerate((_sent(0, "t.txt", text, t) for t in parts), start=1)]
+    claim = ("The Tolvik Rule holds that every ship pays a fee set by its weight, flag, cargo and crew, and ships "
+             "over a hundred tonnes pay double in winter storms, at night and in fog.")
+    question = "What does the rule on harbour tolls hold?"
+    answer = finalize(question, question, json.dumps({"sentences": [{"text": claim, "cites": [2, 3]}]}), shown,
+                      SupportJudge(), "s")
+    assert not answer.refused, answer.refusal_reason
+    assert [c.quote for c in answer.citations] == list(parts[:3])
+
+
+PORT_VISIT = ("Governor Anna Rell led the delegation.", "She met the harbour master.", "They spoke of tolls.",
+              "Governor Anna Rell met the harbour master and spoke of tolls on Monday.")
+
+
+def _port_visit(question: str) -> Answer:
+    """The model cites sentences 2 and 3 of a paragraph whose first sentence names their subject, for a claim that
+    sentence 4, in the next paragraph, supports alone."""
+    text = " ".join(PORT_VISIT[:3]) + "\n\n" + PORT_VISIT[3]
+    shown = [PromptSentence(n, "t.txt", s.start, s.end, s.text, s.meta, text)
+             for n, s in enumerate((_sent(0, "t.txt", text, t) for t in PORT_VISIT), start=1)]
+    claim = "Governor Anna Rell met the harbour master and spoke of tolls."
+    return finalize(question, question, json.dumps({"sentences": [{"text": claim, "cites": [2, 3]}]}), shown,
+                    SupportJudge(), "s")
+
+
+def test_a_single_sentence_that_supports_the_claim_beats_completing_the_models_own_run() -> None:
+    """Completing the model's own citations is the fallback: a sentence elsewhere that supports the whole claim on
+    its own is cited instead, as the shorter thing to check and one chosen for its support, not its place."""
+    answer = _port_visit("What happened at the port?")
+    assert not answer.refused, answer.refusal_reason
+    assert [c.quote for c in answer.citations] == [PORT_VISIT[3]]
+
+
+def test_a_claim_is_repointed_to_the_sentence_that_also_states_what_the_question_asks_about() -> None:
+    """Asked who met the harbour master, the claim repeats "met the harbour master", which the judge excuses as the
+    question's presupposition: the first sentence with the third (naming the governor and what the claim adds)
+    ties on support with the fourth, which says she met the harbour master. The tie goes to the sentence that
+    states the question's words, so the answer is cited to where it answers the question, and answered."""
+    answer = _port_visit("Who met the harbour master?")
+    assert not answer.refused, answer.refusal_reason
+    assert [c.quote for c in answer.citations] == [PORT_VISIT[3]]
+
+
 def test_a_quotation_in_a_passage_is_shown_to_the_model_with_typographic_quotes() -> None:
     """A small model copying `the term "social classes"` into its JSON answer writes the straight quote unescaped,
     which ends the string: the answer stopped at "the term" (4 of 178 drafted sentences on held-out SQuAD pairs). The
