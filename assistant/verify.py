@@ -1358,12 +1358,14 @@ def unstated_negation(question: str, text: str) -> str | None:
     answers and 535 of 5,840 lures that pass the checks before it (of 880 pairs with the model check's margins, 2
     answers and 57 lures, 48 of which the model check caught too); the plainly stated word adds 6 answers, 64 lures.
     A word the question negates with "non-" ("the non-Muslim Brotherhood", "non-governmental groups") is stated only
-    by the same word with "non-" (`_unstated_non`)."""
+    by the same word with "non-" (`_unstated_non`). A question negator that denies nothing (`denies`: "What was not
+    proclaimed until 1271?", "What does the law not only allow?") presupposes no denial: "It was not until 1271 that
+    the dynasty was proclaimed" answers it, though its "proclaimed" stands too far from its "not" to read as denied."""
     if non := _unstated_non(question, text):
         return non
     asked = words(question)
     at = next((i for i, w in enumerate(asked) if is_negator(w)), None)
-    if at is None:
+    if at is None or not denies(asked, at):
         return None
     negator, own = asked[at], {stem(w) for w in asked}
     if _stated_plainly(asked, at, text):

@@ -485,6 +485,16 @@ def test_a_negated_question_is_not_answered_by_a_text_that_states_no_negative() 
     assert unstated_negation("Which nonprofit groups joined?", "Several groups joined.") is None  # not hyphenated
 
 
+def test_a_question_negation_that_denies_nothing_asks_no_negative_of_the_text() -> None:
+    """"What was not proclaimed until 1271?" dates an event, as "It was not until 1271 that the dynasty was
+    proclaimed" does, though the text's "not" stands seven words from its "proclaimed"; "not only" adds. Neither
+    presupposes a denial, so the text owes none; a plain negated question still does."""
+    cleft = "It was not until 1271 that the Vellmar dynasty was proclaimed in the traditional style."
+    assert unstated_negation("What was not proclaimed until 1271?", cleft) is None
+    assert unstated_negation("What does the charter not only allow?", "The charter allows trade and travel.") is None
+    assert unstated_negation("What was not proclaimed?", "The Vellmar dynasty was proclaimed in 1271.") == "not"
+
+
 def test_a_question_word_the_source_states_the_other_way_is_a_false_premise() -> None:
     """"An increase in student applications" where the source says the applications declined, "public schools"
     where it says private ones: the opposite, said of the question's own subject. A sentence that also says the
