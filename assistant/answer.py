@@ -310,15 +310,16 @@ def _repoint(
     question wins. The judge excuses those words as the question's presupposition, so a sentence sharing only the
     answer's words ("Governor Rell led the delegation", asked who met the harbour master) ties with the one that
     links the answer to what was asked ("Governor Rell met the harbour master")."""
-    if judge.judge(text, _evidence(cites, pool), question).supported:
+    own = judge.judge(text, _evidence(cites, pool), question)
+    if own.supported:
         return cites
-
-    def support(option: tuple[list[int], Verdict]) -> tuple[float, float]:
-        return option[1].score, judge.judge(text, _evidence(option[0], pool)).score
-
-    best, verdict = max((_antecedent(text, [s.n], pool, judge, question) for s in sents), key=support)
+    options = [_antecedent(text, [s.n], pool, judge, question) for s in sents]
+    top = max(verdict.score for _, verdict in options)
+    tied = [option for option in options if option[1].score == top]  # the question-free reading only breaks ties
+    best, verdict = tied[0] if len(tied) == 1 else max(
+        tied, key=lambda option: judge.judge(text, _evidence(option[0], pool)).score)
     if not verdict.supported:
-        best, verdict = _antecedent(text, cites, pool, judge, question)
+        best, verdict = _antecedent(text, cites, pool, judge, question, own)
     return best if verdict.supported else cites
 
 
@@ -341,7 +342,8 @@ REFERENCE_REACH = 2  # sentences back a reference may reach: further on, a parag
 
 
 def _antecedent(
-    text: str, cites: list[int], pool: list[PromptSentence], judge: SupportJudge, question: str
+    text: str, cites: list[int], pool: list[PromptSentence], judge: SupportJudge, question: str,
+    verdict: Verdict | None = None,
 ) -> tuple[list[int], Verdict]:
     """Also cite the sentence that names what the cited one refers back to. A paragraph names a country, a person or
     a firm once and then says "a country that has the largest adult illiterate population" or "the company"; the
@@ -349,8 +351,8 @@ def _antecedent(
     on that name only. The nearest of the `REFERENCE_REACH` sentences before it in the same paragraph (shown to the
     model or not) is added when the two together support the claim, so the reader is sent to where the name is
     written and the judge still reads the whole claim against what is cited. Only for a claim rejected for a name.
-    Returns the citations with the judge's verdict on them."""
-    verdict = judge.judge(text, _evidence(cites, pool), question)
+    Returns the citations with the judge's verdict on them; `verdict` is the one on `cites` alone, when already read."""
+    verdict = verdict or judge.judge(text, _evidence(cites, pool), question)
     if verdict.supported or not verdict.reason.startswith("name not in source"):
         return cites, verdict
     for earlier in _before_in_paragraph(pool[cites[0] - 1], pool)[:REFERENCE_REACH]:
