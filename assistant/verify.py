@@ -918,7 +918,12 @@ def answers_as_asked(backend: Backend, question: str, evidence: list[str], thres
     tell that from a paraphrase (against the gold sentence, 42% of answerable questions miss a content word too);
     reading meaning can, if only roughly on a 1.5B model: the answer is withheld only when the model puts "no" at
     least `threshold` above "yes" (`doubt`). A backend that reports no log-probabilities (an old Ollama) decides by
-    its verdict; output that is not a clean yes or no counts as no."""
+    its verdict; output that is not a clean yes or no counts as no.
+
+    It reads the cited sentences alone, and not the draft: on held-out SQuAD 2.0 drafts, shown the draft answer too it
+    passed 8 more of 70 lures (an answer restates the question's premise as the text's fact, and the model believes
+    it); shown each cited passage up to its sentence, it caught 28 of 100 lures that pass the word-level checks where
+    the sentences alone caught 31, for no answer gained."""
     raw, scores = backend.scored(asked_messages(question, evidence), ASKED_SCHEMA, ("yes", "no"))
     if len(scores) == 2:
         return scores["no"] - scores["yes"] <= threshold
