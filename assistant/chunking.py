@@ -28,6 +28,12 @@ class Chunk:
     end: int
     text: str
     sentences: tuple[tuple[int, int], ...]  # absolute (start, end) of each sentence
+    context: str = ""  # the caption a run of table rows is read under (`table_context`), for search only
+
+    @property
+    def search_text(self) -> str:
+        """What the embedder and the lexical index read: the quoted text, after its table caption if any."""
+        return with_context(self.text, self.context)
 
 
 # Abbreviations of English prose that the bundled Punkt model does not know (written without their final full stop,
@@ -39,7 +45,16 @@ ABBREVIATIONS = frozenset("i.e e.g etc cf viz al incl esp resp dept govt intl".s
 # abbreviate only before a number ("Public Law No. 109-58", "Fig. 3", "vol. 17, pp. 11-71", "ca. 1450"), so only
 # there do they join the pieces Punkt cut ("He said no. Smith left." stays two sentences).
 BEFORE_NUMBER = re.compile(r"\b(?:[Nn]os?|[Ff]igs?|[Vv]ols?|pp?|[Ss]ec|[Cc]h|[Ee]q|ca|[Ee]st|[Aa]pprox)\.$")
-SPLITTER_VERSION = 2  # bumped when sentence spans change, so `indexing.version_of` re-chunks stored documents
+# A table's or figure's caption as reports print it: the label and number at the start of a line or a sentence, then
+# ":" or "." and the title ("Table 2. Top 10 Foreign Holders ...", "Figure 5: Key Estimates ..."). A reference in
+# prose ("shown in Table 2. The ...") does not start a sentence, so it is no caption.
+CAPTION = re.compile(r"(?:^|(?<=\n)|(?<=[.!?]\s))(?:Table|Figure|Exhibit|Chart)\s+[A-Z]?-?\d+(?:[.-]\d+)?[.:]\s+\S")
+# Dot leaders to a page number: a list of tables or figures, whose lines look like captions but head no rows.
+LEADER = re.compile(r"\.{4,}|…{2,}|(?:\. ){4,}")
+CAPTION_CHARS = 300  # caption plus column headers; a title longer than this is cut
+TABLE_REACH = 1500  # furthest a caption may stand before the rows it heads
+TABULAR_SHARE = 0.3  # share of a chunk's words that hold a digit, above which it reads as rows of data
+SPLITTER_VERSION = 3  # bumped when sentence spans or search texts change: `indexing.version_of` re-chunks
 
 
 @lru_cache(maxsize=1)
@@ -118,8 +133,33 @@ def chunk_document(
         group = tuple(sents[i:j])
         start, end = group[0][0], group[-1][1]
         cid = chunk_id(doc.name, version or doc.sha256, start, end)
-        chunks.append(Chunk(cid, doc.name, start, end, doc.text[start:end], group))
+        text = doc.text[start:end]
+        chunks.append(Chunk(cid, doc.name, start, end, text, group, table_context(doc.text, start, text)))
         if j >= len(sents):
             break
         i = max(i + 1, j - overlap)
     return chunks
+
+
+def table_context(text: str, start: int, chunk: str) -> str:
+    """The caption (and column headers) of the table whose rows `chunk` holds, when the chunk starts after it.
+
+    Why: a long table is chunked apart from its caption, and its rows alone state only labels and figures ("Eastmoor
+    1,903 t 29.5%"); the question names what the table is about ("the fruit harvested in 2024"), which only the
+    caption and headers say, so neither the embedder nor BM25 could find the rows. Only chunks that read as data rows
+    (`TABULAR_SHARE`) get it, from the nearest caption at most `TABLE_REACH` characters before them (a list of
+    tables, with its dot leaders, is not one), unless the chunk holds a caption of its own. The caption is search
+    text only, never quoted as the chunk's."""
+    words = chunk.split()
+    numeric = sum(any(ch.isdigit() for ch in w) for w in words)
+    if CAPTION.search(chunk) or not words or numeric < TABULAR_SHARE * len(words):
+        return ""
+    blocks = [text[m.start() : min(start, m.start() + CAPTION_CHARS)]
+              for m in CAPTION.finditer(text, max(0, start - TABLE_REACH), start)]
+    captions = [" ".join(b.split()) for b in blocks if not LEADER.search(b)]
+    return captions[-1] if captions else ""
+
+
+def with_context(text: str, context: str) -> str:
+    """A passage's search text: its table caption (if any) on a line before its own text."""
+    return f"{context}\n{text}" if context else text

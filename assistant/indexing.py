@@ -84,14 +84,14 @@ class Batch:
     def flush(self) -> None:
         if not self.pending:
             return
-        texts = [c.text for _, _, chunks in self.pending for c in chunks]
+        texts = [c.search_text for _, _, chunks in self.pending for c in chunks]
         vectors = embed_sorted(self.embedder, texts)
         rows, at = [], 0
         for doc, version, chunks in self.pending:
             rows.append((doc, version, chunks, vectors[at : at + len(chunks)]))
             at += len(chunks)
         metas = self.index.add(rows)
-        self.lexical.replace(DocPassages(doc.name, version, [(c.id, c.text) for c in chunks], doc.title)
+        self.lexical.replace(DocPassages(doc.name, version, [(c.id, c.search_text) for c in chunks], doc.title)
                              for doc, version, chunks in self.pending)
         self.index.commit(metas)
         for doc, version, _ in self.pending:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import Chunk
+from assistant.chunking import Chunk, with_context
 from assistant.config import Settings
 from assistant.ingest import Document
 from assistant.lexical import DocPassages
@@ -206,7 +206,8 @@ class Index:
 
     def passages_of(self, wanted: list[tuple[str, str]]) -> list[DocPassages]:
         """The passages of these (document, version) pairs, in one Chroma read, for the lexical index to mirror.
-        A version asked for but holding no chunks comes back empty, so the mirror still records it."""
+        A version asked for but holding no chunks comes back empty, so the mirror still records it. Each passage is
+        its search text (`Chunk.search_text`), as the ingest wrote it to the mirror."""
         res = self.col.get(where={"doc_sha": {"$in": sorted({v for _, v in wanted})}},
                            include=["documents", "metadatas"])
         passages: dict[tuple[str, str], list[tuple[str, str]]] = {key: [] for key in wanted}
@@ -214,7 +215,7 @@ class Index:
         for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
             key = (str(meta["doc"]), str(meta["doc_sha"]))
             if key in passages:
-                passages[key].append((cid, text or ""))
+                passages[key].append((cid, with_context(text or "", str(meta.get("context") or ""))))
                 titles.setdefault(key, str(meta.get("title") or ""))
         return [DocPassages(doc, version, found, titles.get((doc, version), ""))
                 for (doc, version), found in passages.items()]
@@ -266,6 +267,7 @@ class Index:
                 "end": chunk.end,
                 "sentences": json.dumps(chunk.sentences),
                 "pages": json.dumps(doc.pages_between(chunk.start, chunk.end)),
+                "context": chunk.context,
                 "outlet": (ref.outlet or "") if ref else "",
                 "url": ((ref.url if ref else None) or doc.url or ""),
             }

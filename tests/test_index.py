@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import SEED_000, SEED_002, SEEDS, make_settings, stored_chunks
 
-from assistant.chunking import chunk_document, sentence_spans
+from assistant.chunking import chunk_document, sentence_spans, table_context
 from assistant.config import Settings
 from assistant.embeddings import get_embedder
 from assistant.indexing import ingest
@@ -262,3 +262,69 @@ def test_the_dense_half_sees_the_question_without_the_named_source(
     assert retriever.search(named, 3) and embedded[-1] == "Who hosted the governor ?"
     assert retriever.search("Who hosted the governor, according to the ministry?", 3)
     assert embedded[-1] == "Who hosted the governor, according to the ministry?"
+
+
+REGIONS = ["Eastmoor", "Northfield", "Westvale", "Southbank", "Highcombe", "Lowmere", "Ashdown", "Briarwood",
+           "Cresthill", "Dunmore", "Elmstead", "Fernside", "Glenholm", "Hartwell", "Ironbridge", "Juniper", "Kestrel",
+           "Larchmont", "Millbrook", "Netherby"]
+
+
+def _two_tables(folder: Path) -> Path:
+    """A report with two long tables over the same row labels, each row its own line, so the rows are chunked
+    apart from their captions: only a caption says which table (and year, and unit) a row belongs to."""
+    rain = "\n\n".join(f"{r} North {40 + i} mm {r} South {50 + i} mm" for i, r in enumerate(REGIONS))
+    fruit = "\n\n".join(f"{r} {1200 + 37 * i:,} t {10 + i}.5%" for i, r in enumerate(REGIONS))
+    text = ("Regional statistics\n\nThis report gathers the regional figures of the year. The tables below list "
+            "every region; Table 1. The first table is about the weather.\n\n"
+            f"Table 1. Rainfall by District, 2023\n\nDistrict Millimetres District Millimetres\n\n{rain}\n\n"
+            "The second table follows the first and gives the crops.\n\n"
+            f"Table 2. Orchard Fruit Harvest by Region, 2024\n\nRegion Tonnes Share of Total\n\n{fruit}\n")
+    path = folder / "regional_statistics.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_table_rows_chunked_apart_from_their_caption_are_searched_under_it(cfg: Settings, tmp_path: Path) -> None:
+    """A question names what a table is about ("orchard fruit harvest in 2024"), which only its caption states; the
+    rows alone ("Netherby 1,903 t 29.5%") share only the row label with it, and the other table's rows hold that label
+    twice. The caption is search text only: the stored, quoted text stays the file's own, and a lexical index rebuilt
+    from Chroma searches the same way."""
+    folder = tmp_path / "report"
+    folder.mkdir()
+    path = _two_tables(folder)
+    doc = load(path, 10**6)
+    chunks = chunk_document(doc, 128, 1, get_embedder(cfg).count_tokens)
+    rows = [c for c in chunks if "Netherby 1,903 t" in c.text]
+    assert rows and all(c.context.startswith("Table 2. Orchard Fruit Harvest by Region, 2024") for c in rows)
+    assert all(not c.context for c in chunks if "Orchard" in c.text or "The second table" in c.text)
+    ingest([folder], cfg)
+    question = "How many tonnes of orchard fruit did Netherby harvest in 2024?"
+    retriever = Retriever(cfg)
+    first = next(p for p in retriever.search(question, 5) if "Netherby" in p.chunk.text)
+    assert "Netherby 1,903 t" in first.chunk.text
+    assert first.chunk.text == path.read_text(encoding="utf-8")[first.chunk.start : first.chunk.end]
+    terms = "orchard fruit harvest Netherby 2024"
+    written = retriever.lexical.search(terms, 2)
+    lexical_path = retriever.lexical.path
+    retriever.lexical.close()
+    lexical_path.unlink()
+    rebuilt = Retriever(cfg)
+    assert rebuilt.lexical.search(terms, 2) == written
+    assert any("Netherby 1,903 t" in c.text for c in rebuilt.index.get(written)[0])
+
+
+def test_a_caption_is_a_table_title_not_a_reference_or_a_list_of_tables() -> None:
+    """Only a caption heads rows: a list of tables (dot leaders to a page number) and a reference in prose ("shown in
+    Table 2. The ...") do not; prose after a table gets no caption, and a chunk holding its own caption needs none."""
+    rows = "Eastmoor 1,200 t 10.5% Northfield 1,237 t 11.5% Westvale 1,274 t 12.5%"
+    listing = "List of Tables\nTable 2. Orchard Fruit Harvest by Region ........ 7\n"
+    assert not table_context(listing + rows, len(listing), rows)
+    prose = "The totals are shown in Table 2. The harvest grew in 2024. "
+    assert not table_context(prose + rows, len(prose), rows)
+    caption = "Table 2. Orchard Fruit Harvest by Region, 2024\nRegion Tonnes Share\n"
+    headed = table_context(caption + rows, len(caption), rows)
+    assert headed == "Table 2. Orchard Fruit Harvest by Region, 2024 Region Tonnes Share"
+    words = "The harvest grew in every region, and the growers expect a larger crop next year."
+    assert not table_context(caption + rows + words, len(caption + rows), words)
+    assert not table_context("Intro. " + caption + rows, 7, caption + rows)
+    assert not table_context(caption + "x" * 2000 + rows, len(caption) + 2000, rows)  # too far to head these rows
