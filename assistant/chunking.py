@@ -54,6 +54,13 @@ LEADER = re.compile(r"\.{4,}|…{2,}|(?:\. ){4,}")
 CAPTION_CHARS = 300  # caption plus column headers; a title longer than this is cut
 TABLE_REACH = 1500  # furthest a caption may stand before the rows it heads
 TABULAR_SHARE = 0.3  # share of a chunk's words that hold a digit, above which it reads as rows of data
+# A line of a Markdown table (how the web-page and Word loaders write tables), and one that holds no words: the header
+# rule ("|---|---|") or a row of empty cells.
+TABLE_ROW = re.compile(r"[ \t]*\|")
+EMPTY_ROW = re.compile(r"[\s|:-]*")
+HEADER_RULE = re.compile(r"[ \t]*\|?(?:\s*:?-{3,}:?\s*\|)+\s*")  # "|---|:--:|" under a Markdown table's header
+HEAD_LINES = 6  # lines of a Markdown table searched for its header rule
+TABLE_LOOKBACK = 20_000  # characters searched back for the first line of a Markdown table
 SPLITTER_VERSION = 3  # bumped when sentence spans or search texts change: `indexing.version_of` re-chunks
 
 
@@ -142,14 +149,17 @@ def chunk_document(
 
 
 def table_context(text: str, start: int, chunk: str) -> str:
-    """The caption (and column headers) of the table whose rows `chunk` holds, when the chunk starts after it.
+    """The caption and column headers of the table whose rows `chunk` holds, when the chunk starts after them.
 
     Why: a long table is chunked apart from its caption, and its rows alone state only labels and figures ("Eastmoor
     1,903 t 29.5%"); the question names what the table is about ("the fruit harvested in 2024"), which only the
-    caption and headers say, so neither the embedder nor BM25 could find the rows. Only chunks that read as data rows
-    (`TABULAR_SHARE`) get it, from the nearest caption at most `TABLE_REACH` characters before them (a list of
-    tables, with its dot leaders, is not one), unless the chunk holds a caption of its own. The caption is search
-    text only, never quoted as the chunk's."""
+    caption and headers say, so neither the embedder nor BM25 could find the rows. A chunk that opens on a Markdown
+    table row gets the table's first lines (`markdown_head`); one that reads as data rows (`TABULAR_SHARE`) gets the
+    nearest printed caption ("Table 2. ...") at most `TABLE_REACH` characters before it (a list of tables, with its dot
+    leaders, is not one), unless the chunk holds a caption of its own. Either is search text only, never quoted as
+    the chunk's."""
+    if TABLE_ROW.match(chunk):
+        return markdown_head(text, start)
     words = chunk.split()
     numeric = sum(any(ch.isdigit() for ch in w) for w in words)
     if CAPTION.search(chunk) or not words or numeric < TABULAR_SHARE * len(words):
@@ -158,6 +168,23 @@ def table_context(text: str, start: int, chunk: str) -> str:
               for m in CAPTION.finditer(text, max(0, start - TABLE_REACH), start)]
     captions = [" ".join(b.split()) for b in blocks if not LEADER.search(b)]
     return captions[-1] if captions else ""
+
+
+def markdown_head(text: str, start: int) -> str:
+    """The head of the Markdown table that runs on into `start`: its lines above the last header rule among its first
+    `HEAD_LINES` (title row and column headers; the first line when it has no rule), empty cells dropped, at most
+    `CAPTION_CHARS`. Empty when the table starts at `start`."""
+    first = start
+    while first > max(0, start - TABLE_LOOKBACK):
+        above = text.rfind("\n", 0, first - 1) + 1
+        if not TABLE_ROW.match(text, above, first):
+            break
+        first = above
+    lines = text[first:start].splitlines()[:HEAD_LINES]
+    rules = [i for i, line in enumerate(lines) if HEADER_RULE.fullmatch(line)]
+    head = [re.sub(r"(?:\|\s*)+", "| ", " ".join(line.split())).strip("| ")
+            for line in lines[: rules[-1] if rules else 1] if not EMPTY_ROW.fullmatch(line)]
+    return " | ".join(head)[:CAPTION_CHARS]
 
 
 def with_context(text: str, context: str) -> str:

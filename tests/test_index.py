@@ -269,40 +269,60 @@ REGIONS = ["Eastmoor", "Northfield", "Westvale", "Southbank", "Highcombe", "Lowm
            "Larchmont", "Millbrook", "Netherby"]
 
 
-def _two_tables(folder: Path) -> Path:
-    """A report with two long tables over the same row labels, each row its own line, so the rows are chunked
-    apart from their captions: only a caption says which table (and year, and unit) a row belongs to."""
-    rain = "\n\n".join(f"{r} North {40 + i} mm {r} South {50 + i} mm" for i, r in enumerate(REGIONS))
-    fruit = "\n\n".join(f"{r} {1200 + 37 * i:,} t {10 + i}.5%" for i, r in enumerate(REGIONS))
-    text = ("Regional statistics\n\nThis report gathers the regional figures of the year. The tables below list "
-            "every region; Table 1. The first table is about the weather.\n\n"
-            f"Table 1. Rainfall by District, 2023\n\nDistrict Millimetres District Millimetres\n\n{rain}\n\n"
-            "The second table follows the first and gives the crops.\n\n"
-            f"Table 2. Orchard Fruit Harvest by Region, 2024\n\nRegion Tonnes Share of Total\n\n{fruit}\n")
-    path = folder / "regional_statistics.txt"
+def _two_tables(folder: Path, kind: str) -> Path:
+    """A report with two long tables over the same row labels, so the rows are chunked apart from their captions:
+    only a caption says which table (and year, and unit) a row belongs to. As text, each row is a line under a printed
+    caption ("Table 2. ..."); as a web page, a <table> with a <caption>, which the loader writes as Markdown."""
+    rain = [(f"{r} North", f"{40 + i} mm", f"{r} South", f"{50 + i} mm") for i, r in enumerate(REGIONS)]
+    fruit = [(r, f"{1200 + 37 * i:,} t", f"{10 + i}.5%") for i, r in enumerate(REGIONS)]
+    intro = "This report gathers the regional figures of the year. The first table is about the weather."
+    link = "The second table follows the first and gives the crops."
+    if kind == "text":
+        def table(caption: str, header: str, rows: list[tuple[str, ...]]) -> str:
+            return f"{caption}\n\n{header}\n\n" + "\n\n".join(" ".join(row) for row in rows)
+
+        text = (f"Regional statistics\n\n{intro}\n\n"
+                + table("Table 1. Rainfall by District, 2023", "District Millimetres District Millimetres", rain)
+                + f"\n\n{link}\n\n"
+                + table("Table 2. Orchard Fruit Harvest by Region, 2024", "Region Tonnes Share of Total", fruit)
+                + "\n")
+        path = folder / "regional_statistics.txt"
+    else:
+        def table(caption: str, header: str, rows: list[tuple[str, ...]]) -> str:
+            cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+            heads = "".join(f"<th>{h}</th>" for h in header.split())
+            return f"<table><caption>{caption}</caption><thead><tr>{heads}</tr></thead><tbody>{cells}</tbody></table>"
+
+        text = ("<html><head><title>Regional statistics</title></head><body><article><h1>Regional statistics</h1>"
+                f"<p>{intro}</p>"
+                + table("Rainfall by district, 2023", "District Millimetres District Millimetres", rain)
+                + f"<p>{link}</p>" + table("Orchard fruit harvest by region, 2024", "Region Tonnes Share", fruit)
+                + "<p>The harvest grew in most regions.</p></article></body></html>")
+        path = folder / "regional_statistics.html"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def test_table_rows_chunked_apart_from_their_caption_are_searched_under_it(cfg: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["text", "html"])
+def test_table_rows_chunked_apart_from_their_caption_are_searched_under_it(cfg: Settings, tmp_path: Path,
+                                                                          kind: str) -> None:
     """A question names what a table is about ("orchard fruit harvest in 2024"), which only its caption states; the
     rows alone ("Netherby 1,903 t 29.5%") share only the row label with it, and the other table's rows hold that label
     twice. The caption is search text only: the stored, quoted text stays the file's own, and a lexical index rebuilt
     from Chroma searches the same way."""
     folder = tmp_path / "report"
     folder.mkdir()
-    path = _two_tables(folder)
-    doc = load(path, 10**6)
+    doc = load(_two_tables(folder, kind), 10**6)
     chunks = chunk_document(doc, 128, 1, get_embedder(cfg).count_tokens)
-    rows = [c for c in chunks if "Netherby 1,903 t" in c.text]
-    assert rows and all(c.context.startswith("Table 2. Orchard Fruit Harvest by Region, 2024") for c in rows)
-    assert all(not c.context for c in chunks if "Orchard" in c.text or "The second table" in c.text)
+    rows = [c for c in chunks if "Netherby" in c.text and "1,903 t" in c.text]
+    assert rows and all("rchard" in c.context and "2024" in c.context for c in rows)
+    assert all("rchard" not in c.context for c in chunks if "rchard" in c.text)  # they hold the caption themselves
     ingest([folder], cfg)
     question = "How many tonnes of orchard fruit did Netherby harvest in 2024?"
     retriever = Retriever(cfg)
     first = next(p for p in retriever.search(question, 5) if "Netherby" in p.chunk.text)
-    assert "Netherby 1,903 t" in first.chunk.text
-    assert first.chunk.text == path.read_text(encoding="utf-8")[first.chunk.start : first.chunk.end]
+    assert "1,903 t" in first.chunk.text
+    assert first.chunk.text == doc.text[first.chunk.start : first.chunk.end]
     terms = "orchard fruit harvest Netherby 2024"
     written = retriever.lexical.search(terms, 2)
     lexical_path = retriever.lexical.path
@@ -310,7 +330,7 @@ def test_table_rows_chunked_apart_from_their_caption_are_searched_under_it(cfg: 
     lexical_path.unlink()
     rebuilt = Retriever(cfg)
     assert rebuilt.lexical.search(terms, 2) == written
-    assert any("Netherby 1,903 t" in c.text for c in rebuilt.index.get(written)[0])
+    assert any("1,903 t" in c.text for c in rebuilt.index.get(written)[0])
 
 
 def test_a_caption_is_a_table_title_not_a_reference_or_a_list_of_tables() -> None:
@@ -328,3 +348,16 @@ def test_a_caption_is_a_table_title_not_a_reference_or_a_list_of_tables() -> Non
     assert not table_context(caption + rows + words, len(caption + rows), words)
     assert not table_context("Intro. " + caption + rows, 7, caption + rows)
     assert not table_context(caption + "x" * 2000 + rows, len(caption) + 2000, rows)  # too far to head these rows
+
+
+def test_rows_of_a_markdown_table_carry_its_title_row_and_column_headers() -> None:
+    """Web pages and Word files reach the index with their tables as Markdown: a chunk that opens on a row gets the
+    table's first lines (title row, headers; rules and empty cells dropped); one that opens the table has them."""
+    table = ("| Orchard fruit harvest by region, 2024 |  |  |\n|---|---|---|\n| Region | Tonnes | Share |\n"
+             "|---|---|---|\n| Eastmoor | 1,200 | 10.5% |\n| Northfield | 1,237 | 11.5% |\n")
+    text = "Regional figures follow.\n" + table
+    later = text.index("| Northfield")
+    head = "Orchard fruit harvest by region, 2024 | Region | Tonnes | Share"
+    assert table_context(text, later, text[later:]) == head
+    opening = text.index("| Orchard")
+    assert not table_context(text, opening, text[opening:])
