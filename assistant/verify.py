@@ -37,6 +37,8 @@ NEGATIONS = frozenset({"not", "no", "never", "without", "neither", "nor", "none"
 MONTHS = "january february march april may june july august september october november december".split()  # noqa: SIM905
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A number stated as a share: "5.15%", "12 percent", "3 per cent", "2 percentage points".
+PERCENT = re.compile(r"(\d+(?:[.,]\d+)*)\s*(?:%|per\s?cent\b|percentage\s+points?\b)", re.IGNORECASE)
 GROUPED = r"\d{1,3}(?:,\d{3})+(?!\d)"  # a number written with thousands separators: "10,000", "1,250,000"
 YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)", re.IGNORECASE)  # "the 14th century", "the 20th anniversary"
@@ -118,6 +120,25 @@ def content_stems(text: str) -> set[str]:
 
 def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
+def shares(text: str) -> set[str]:
+    """The numbers a text states as percentages."""
+    return {n.replace(",", "") for n in PERCENT.findall(text)}
+
+
+def share_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
+    """Numbers the claim states as a percentage that the evidence never does, or states otherwise that the evidence
+    states only as a percentage.
+
+    Why: a table row or a list of figures puts amounts and shares side by side ("Eastmoor $310.6 3.35%"), and a
+    reader that takes the wrong column writes "310.6%" — the digits are in the source, so the number check passes,
+    but the source never says it. A number the question names is its premise, not the claim's."""
+    claimed, stated = shares(claim), shares(evidence)
+    bare = numbers(PERCENT.sub(" ", claim))
+    elsewhere = numbers(PERCENT.sub(" ", evidence))
+    wrong = (claimed - stated) | (bare & stated - elsewhere)
+    return wrong & numbers(evidence) - numbers(question)
 
 
 # Number words and their values; not "one", which is a pronoun as often as a number ("one of the", "no one").
@@ -359,6 +380,10 @@ class SupportJudge:
         missing_numbers = numbers(claim) - numbers(evidence) - numbers(question)
         if missing_numbers:
             return Verdict(False, 0.1, f"number not in source: {', '.join(sorted(missing_numbers))}", contradicted=True)
+        misread = share_mismatch(claim, evidence, question)
+        if misread:
+            return Verdict(False, 0.1, f"number not stated so in source: {', '.join(sorted(misread))}",
+                           contradicted=True)
         missing_names = [n for n in names(claim) if not _name_present(n, ev_words)]
         missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]
         if missing_names:

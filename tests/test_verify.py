@@ -318,6 +318,21 @@ def test_a_number_the_claim_repeats_from_the_question_is_its_premise_not_its_ass
     assert ungrounded(question, evidence) == ["GAO-07-283"]
 
 
+def test_a_figure_read_from_the_wrong_column_is_not_supported() -> None:
+    """A table row puts an amount beside a share; the digits of "310.6%" are in it, but only as an amount, so the
+    claim is refused. The right share, the amount as an amount, and a percentage written in words all pass, and a
+    number the question names is its premise."""
+    judge = SupportJudge()
+    row = "Amounts held, in billions, and share of the total held: Eastmoor $310.6 3.35% Westvale $249.5 3.22%"
+    assert not judge.judge("Eastmoor held 310.6% of the total.", row).supported
+    assert not judge.judge("Westvale held $3.22 billion.", row).supported
+    assert judge.judge("Eastmoor held 3.35% of the total.", row).supported
+    assert judge.judge("Eastmoor held $310.6 billion.", row).supported
+    assert judge.judge("Rates rose 5 percent in the region.", "Rates in the region rose by 5%.").supported
+    asked = "Which district grew by 12%?"
+    assert judge.judge("Westvale grew by 12%.", "Westvale grew by 12 in the year.", asked).supported
+
+
 def test_a_claim_that_states_the_opposite_of_its_source_is_not_supported() -> None:
     judge = SupportJudge()
     evidence = "Exercise temporarily increases the heart rate. The song was released in the spring."
