@@ -352,7 +352,8 @@ def _antecedent(
     model or not) is added when the two together support the claim, so the reader is sent to where the name is
     written and the judge still reads the whole claim against what is cited. Only for a claim rejected for a name.
     Returns the citations with the judge's verdict on them; `verdict` is the one on `cites` alone, when already read."""
-    verdict = verdict or judge.judge(text, _evidence(cites, pool), question)
+    if verdict is None:
+        verdict = judge.judge(text, _evidence(cites, pool), question)
     if verdict.supported or not verdict.reason.startswith("name not in source"):
         return cites, verdict
     for earlier in _before_in_paragraph(pool[cites[0] - 1], pool)[:REFERENCE_REACH]:

@@ -118,13 +118,9 @@ def content_stems(text: str) -> set[str]:
     return {stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1}
 
 
-def numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in NUMBER.findall(text)}
-
-
-def shares(text: str) -> set[str]:
-    """The numbers a text states as percentages."""
-    return {n.replace(",", "") for n in PERCENT.findall(text)}
+def numbers(text: str, pattern: re.Pattern[str] = NUMBER) -> set[str]:
+    """The numbers a text states (with `PERCENT`: those it states as percentages), thousands separators dropped."""
+    return {n.replace(",", "") for n in pattern.findall(text)}
 
 
 def share_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
@@ -134,11 +130,11 @@ def share_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
     Why: a table row or a list of figures puts amounts and shares side by side ("Eastmoor $310.6 3.35%"), and a
     reader that takes the wrong column writes "310.6%" — the digits are in the source, so the number check passes,
     but the source never says it. A number the question names is its premise, not the claim's."""
-    claimed, stated = shares(claim), shares(evidence)
+    claimed, stated = numbers(claim, PERCENT), numbers(evidence, PERCENT)
     bare = numbers(PERCENT.sub(" ", claim))
     elsewhere = numbers(PERCENT.sub(" ", evidence))
-    wrong = (claimed - stated) | (bare & stated - elsewhere)
-    return wrong & numbers(evidence) - numbers(question)
+    wrong = (claimed - stated) | (bare & (stated - elsewhere))
+    return wrong - numbers(question)
 
 
 # Number words and their values; not "one", which is a pronoun as often as a number ("one of the", "no one").
