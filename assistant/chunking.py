@@ -61,7 +61,7 @@ EMPTY_ROW = re.compile(r"[\s|:-]*")
 HEADER_RULE = re.compile(r"[ \t]*\|?(?:\s*:?-{3,}:?\s*\|)+\s*")  # "|---|:--:|" under a Markdown table's header
 HEAD_LINES = 6  # lines of a Markdown table searched for its header rule
 TABLE_LOOKBACK = 20_000  # characters searched back for the first line of a Markdown table
-SPLITTER_VERSION = 3  # bumped when sentence spans or search texts change: `indexing.version_of` re-chunks
+SPLITTER_VERSION = 4  # bumped when sentence spans or search texts change: `indexing.version_of` re-chunks
 
 
 @lru_cache(maxsize=1)
@@ -160,9 +160,7 @@ def table_context(text: str, start: int, chunk: str) -> str:
     the chunk's."""
     if TABLE_ROW.match(chunk):
         return markdown_head(text, start)
-    words = chunk.split()
-    numeric = sum(any(ch.isdigit() for ch in w) for w in words)
-    if CAPTION.search(chunk) or not words or numeric < TABULAR_SHARE * len(words):
+    if CAPTION.search(chunk) or not reads_as_rows(chunk):
         return ""
     blocks = [text[m.start() : min(start, m.start() + CAPTION_CHARS)]
               for m in CAPTION.finditer(text, max(0, start - TABLE_REACH), start)]
@@ -170,10 +168,21 @@ def table_context(text: str, start: int, chunk: str) -> str:
     return captions[-1] if captions else ""
 
 
+def reads_as_rows(text: str) -> bool:
+    """Does `text` read as rows of a table: a Markdown table row, or words of which `TABULAR_SHARE` hold a digit
+    (a printed table's text, "Eastmoor 1,903 t 29.5%")?"""
+    words = text.split()
+    return bool(TABLE_ROW.match(text)) or (
+        bool(words) and sum(any(ch.isdigit() for ch in w) for w in words) >= TABULAR_SHARE * len(words))
+
+
 def markdown_head(text: str, start: int) -> str:
     """The head of the Markdown table that runs on into `start`: its lines above the last header rule among its first
     `HEAD_LINES` (title row and column headers; the first line when it has no rule), empty cells dropped, at most
-    `CAPTION_CHARS`. Empty when the table starts at `start`."""
+    `CAPTION_CHARS`. Empty when the table starts at `start`. A web page's table often opens with its title in one
+    cell spanning every column, so the converter rules it off as the header and the column names ("Rank | Region |
+    Pop.") follow as the first body row: a head that is a single title cell takes that row too when it holds no
+    figure (a row of data is no header)."""
     first = start
     while first > max(0, start - TABLE_LOOKBACK):
         above = text.rfind("\n", 0, first - 1) + 1
@@ -182,9 +191,16 @@ def markdown_head(text: str, start: int) -> str:
         first = above
     lines = text[first:start].splitlines()[:HEAD_LINES]
     rules = [i for i, line in enumerate(lines) if HEADER_RULE.fullmatch(line)]
-    head = [re.sub(r"(?:\|\s*)+", "| ", " ".join(line.split())).strip("| ")
-            for line in lines[: rules[-1] if rules else 1] if not EMPTY_ROW.fullmatch(line)]
+    end = rules[-1] if rules else 1
+    head = [cells(line) for line in lines[:end] if not EMPTY_ROW.fullmatch(line)]
+    if head and all("|" not in h for h in head) and end + 1 < len(lines) and not re.search(r"\d", lines[end + 1]):
+        head.append(cells(lines[end + 1]))  # a title row alone above the rule: the column headers come after it
     return " | ".join(head)[:CAPTION_CHARS]
+
+
+def cells(line: str) -> str:
+    """A Markdown table row's non-empty cells, one space inside each, joined by " | "."""
+    return re.sub(r"(?:\|\s*)+", "| ", " ".join(line.split())).strip("| ")
 
 
 def with_context(text: str, context: str) -> str:

@@ -23,6 +23,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Protocol
 
+from assistant.chunking import reads_as_rows
 from assistant.config import REPO_ROOT
 from assistant.llm import Backend, Message, prompt
 
@@ -150,6 +151,47 @@ ORDINAL_WORDS = {str(i): w for i, w in enumerate("""third fourth fifth sixth sev
 ROMAN = re.compile(r"\b(X{0,3})(IX|IV|V?I{0,3})\b")
 ROMAN_UNITS = ("", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
 AFTER_NAME = re.compile(r"[A-Z][a-z]+\s$")
+
+
+# A table cell or word that is a figure: "$1,185.5", "12.79%", "19/11", "(2.4)", "[254]".
+FIGURE = re.compile(r"[$€£¥(\[+-]*\d[\d.,/:–-]*[%)\]]*[.,;:]?")
+
+
+def row_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
+    """Numbers the claim states that the evidence's table rows give only between other entries' labels.
+
+    Why: a row puts entries' figures side by side ("| 9 | Nelmouth | 67,500 | 19 | Eastmoor | 29,100 |",
+    "Netherby $477.3 5.15% Westby $468.2 5.05%"), and a reader that takes the wrong cell writes "Nelmouth had
+    29,100": the digits are in the source, so the number check passes, but the source gives them to another entry.
+    A run of figures belongs to the words next to it (the label before it or the one after: a rank is written before
+    its name, an amount after it), so the claim, or the question it answers, must state one of those. A row's
+    figures with no words beside them, and numbers the question names (its premise), are not judged; prose is not
+    either, where a figure's subject may stand anywhere in its sentence."""
+    claimed = numbers(claim) - numbers(question)
+    said = content_stems(claim) | content_stems(question) | {stem(w) for w in acronym_words(claim, evidence)}
+    wrong: set[str] = set()
+    for line in evidence.splitlines():
+        if claimed and reads_as_rows(line):
+            beside = _labels_beside(line)
+            wrong |= {n for n in claimed & beside.keys() if all(label and not label & said for label in beside[n])}
+    return wrong
+
+
+def _labels_beside(row: str) -> dict[str, list[set[str]]]:
+    """Each number of a table row, with the content stems of the words on either side of its run of figures."""
+    runs: list[tuple[set[str], list[str]]] = [(set(), [])]  # (words, the figures that follow them)
+    for token in row.replace("|", " ").split():
+        if FIGURE.fullmatch(token):
+            runs[-1][1].extend(numbers(token))
+        elif runs[-1][1]:
+            runs.append((content_stems(token), []))
+        else:
+            runs[-1][0].update(content_stems(token))
+    beside: dict[str, list[set[str]]] = {}
+    for (label, figures), after in zip(runs, [*runs[1:], (set(), [])], strict=True):
+        for n in figures:
+            beside.setdefault(n, []).append(label | after[0])
+    return beside
 
 
 def number_values(text: str) -> set[str]:
@@ -379,6 +421,10 @@ class SupportJudge:
         misread = share_mismatch(claim, evidence, question)
         if misread:
             return Verdict(False, 0.1, f"number not stated so in source: {', '.join(sorted(misread))}",
+                           contradicted=True)
+        misplaced = row_mismatch(claim, evidence, question)
+        if misplaced:
+            return Verdict(False, 0.1, f"number given to another entry in source: {', '.join(sorted(misplaced))}",
                            contradicted=True)
         missing_names = [n for n in names(claim) if not _name_present(n, ev_words)]
         missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]

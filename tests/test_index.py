@@ -361,3 +361,15 @@ def test_rows_of_a_markdown_table_carry_its_title_row_and_column_headers() -> No
     assert table_context(text, later, text[later:]) == head
     opening = text.index("| Orchard")
     assert not table_context(text, opening, text[opening:])
+
+
+def test_a_title_cell_ruled_off_as_the_header_brings_the_column_names_after_it() -> None:
+    """An HTML table whose first row is its title spanning every column reaches Markdown with that title above the
+    rule and the column names as the first body row: rows chunked apart get both, and never a row of data."""
+    table = ("|   Largest towns of the valley, 2021 census  |  |  |  |\n|---|---|---|---|\n"
+             "|  | Rank | Town | Pop. |\n| | 1 | Eastmoor | 12,400 |\n| | 2 | Netherby | 9,100 |\n")
+    later = table.index("| | 2 |")
+    assert table_context(table, later, table[later:]) == "Largest towns of the valley, 2021 census | Rank | Town | Pop."
+    unnamed = "| Towns of the valley |  |\n|---|---|\n| Netherby | 9,100 |\n| Westby | 8,000 |\n"
+    later = unnamed.index("| Westby")
+    assert table_context(unnamed, later, unnamed[later:]) == "Towns of the valley"  # the next row is data, not names

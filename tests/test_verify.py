@@ -333,6 +333,25 @@ def test_a_figure_read_from_the_wrong_column_is_not_supported() -> None:
     assert judge.judge("Westvale grew by 12%.", "Westvale grew by 12 in the year.", asked).supported
 
 
+def test_a_figure_read_from_another_entry_of_a_table_row_is_not_supported() -> None:
+    """Rows set entries side by side; a figure belongs to the labels next to its run of figures (a rank before its
+    name, an amount after it), so a claim giving it to an entry the row does not set beside it is refused, while
+    every right reading passes. Prose is not judged so: there a figure's subject may stand anywhere."""
+    judge = SupportJudge()
+    row = "|  | 9 | Nelmouth | Harrow | 67,500 | 19 | Eastmoor | Canterfold | 29,100 |  |"
+    assert not judge.judge("Nelmouth had 29,100 residents.", row).supported
+    assert judge.judge("Nelmouth had 67,500 residents.", row).supported
+    assert judge.judge("Eastmoor ranked 19th.", "Rank | Town | Region | Population\n" + row).supported
+    assert judge.judge("Eastmoor had 29,100 residents.", row).supported
+    printed = ("Amount held ($ billions) and share of the total, by holder\n"
+               "Netherby $477.3 5.15% Westby $468.2 5.05% Eastmoor $327.8 4.23% Eastmoor $435.1 4.69%")
+    assert not judge.judge("Netherby held $327.8 billion.", printed).supported
+    assert judge.judge("Netherby held $477.3 billion, 5.15% of the total.", printed).supported
+    assert judge.judge("It held $477.3 billion.", printed, "How much did Netherby hold?").supported
+    prose = "The company employs 340 people in Lyon, and its rival Westby employs 120."
+    assert judge.judge("The company employs 120 people.", prose).supported  # prose: the number check's concern
+
+
 def test_a_claim_that_states_the_opposite_of_its_source_is_not_supported() -> None:
     judge = SupportJudge()
     evidence = "Exercise temporarily increases the heart rate. The song was released in the spring."
