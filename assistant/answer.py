@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.chunking import with_context
 from assistant.config import Settings
 from assistant.lexical import terms as lexical_terms
 from assistant.llm import Backend, Message, Stats, copyable, get_backend, prompt
@@ -141,6 +142,11 @@ class PromptSentence:
     context: str = ""  # the retrieved chunk around it: where a question's premise may be stated
 
     @property
+    def heading(self) -> str:
+        """The caption and column headers of the table this sentence is a row of (`chunking.table_context`), if any."""
+        return str(self.meta.get("context") or "")
+
+    @property
     def plain(self) -> str:
         """The sentence without the source's own footnote markers ("[12]"): as it is quoted and compared."""
         return MARKERS.sub("", self.text).strip()
@@ -201,8 +207,15 @@ def answer_schema(n: int) -> dict[str, Any]:
 
 def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Message]:
     """System prompt first and fixed (its KV cache is reused); passages are plain numbered data, their quotes
-    `copyable`."""
-    shown = "\n".join(f"[{s.n}] {copyable(MARKERS.sub('', s.text))}" for s in sentences)
+    `copyable`. Rows of a table follow an unnumbered line with its caption and column headers: a row alone states
+    bare labels and figures ("Eastmoor $310.6 3.35%"), which the model cannot read into an answer without knowing
+    what each column holds; unnumbered, the heading can be read but not cited."""
+    lines: list[str] = []
+    for before, s in zip([None, *sentences], sentences, strict=False):
+        if s.heading and (before is None or before.heading != s.heading):
+            lines.append(f"(table: {copyable(s.heading)})")
+        lines.append(f"[{s.n}] {copyable(MARKERS.sub('', s.text))}")
+    shown = "\n".join(lines)
     return [
         {"role": "system", "content": prompt("answer_system")},
         {"role": "user", "content": prompt("answer_user").format(passages=shown, question=question)},
@@ -268,7 +281,11 @@ class TextStreamer:
 
 
 def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
-    return " ".join(sents[c - 1].text for c in cites)
+    """The cited sentences as the judges read them: table rows under their table's caption and headers, on lines
+    before them. The heading says what a row's bare figures are ("Population, June 2018 estimate"), which a claim
+    about the row must state; the quote stays the row itself."""
+    cited = [sents[c - 1] for c in cites]
+    return "\n".join([*dict.fromkeys(s.heading for s in cited if s.heading), " ".join(s.text for s in cited)])
 
 
 UNFINISHED = re.compile(r"(?:\b[a-z][\w’'-]*|[,;(–—-])\s*$")  # ends mid-sentence: a lowercase word, a comma, a dash
@@ -490,7 +507,8 @@ def finalize(
         refusal = None if ok else why
         if ok and asked is not None:
             threshold = doubt(asked_of_text, [(s.text, s.context) for s in backing], " ".join(_titles(backing)))
-            if not asked(asked_of_text, list(dict.fromkeys(cited)), threshold):
+            if not asked(asked_of_text, list(dict.fromkeys(with_context(s.text, s.heading) for s in backing)),
+                         threshold):
                 return correction(question, standalone, [], supported, pool, searched)
     if refusal:
         draft = [f"{t} {cites} -> {why}" for t, cites, _, _, why in drafted]
@@ -567,13 +585,15 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     lists X. Each cited document's title comes first: it names what the whole document is about ("Jacksonville,
     Florida"), which its sentences then leave unsaid ("the city's hottest month on record"). A title ends as a
     sentence does, so its name never runs on into the passage's first word ("Intergovernmental Panel on Climate
-    Change A chapter ..." is not an initialism of IPCC)."""
+    Change A chapter ..." is not an initialism of IPCC). A cited table row's caption and headers (`heading`) are
+    printed before it, and say what its figures are about ("June 2018 estimate")."""
     last: dict[str, int] = {}
     for s in cited:
         last[s.doc] = max(last.get(s.doc, 0), s.end)
     earlier = [text[: end - start] for doc, end in last.items() for start, text in retrieved.get(doc, [])
                if start < end]
-    return " ".join([*(f"{title}." for title in _titles(cited) if title), *earlier]).strip()
+    headings = dict.fromkeys(f"{s.heading}." for s in cited if s.heading)
+    return " ".join([*(f"{title}." for title in _titles(cited) if title), *headings, *earlier]).strip()
 
 
 def attributed(question: str, cited: list[PromptSentence], stating: Callable[[list[str]], set[str]] | None) -> str:

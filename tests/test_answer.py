@@ -600,6 +600,32 @@ def test_a_quotation_in_a_passage_is_shown_to_the_model_with_typographic_quotes(
     assert parse_output(raw) == [("Mote wrote that the term “social classes” was misleading.", [1])]
 
 
+def test_table_rows_are_read_under_their_heading_and_a_figure_from_another_entry_is_refused() -> None:
+    """A table's rows chunked apart from its head carry its caption and column headers (`Chunk.context`, in the
+    metadata): the model is shown them on an unnumbered line before the rows, the judge and the premise check read
+    them with the cited row (the estimate's year is stated only there), and the footnote still quotes the row
+    alone. A draft that takes a figure from another entry of the row is refused."""
+    head = "Largest towns, June 2018 estimate | Rank | Town | Region | Population"
+    rows = ["|  | 9 | Nelmouth | Harrow | 67,500 | 19 | Eastmoor | Canterfold | 29,100 |  |",
+            "|  | 10 | Westby | Harrow | 59,500 | 20 | Netherby | Canterfold | 24,700 |  |"]
+    text = "\n".join(rows)
+    shown = [PromptSentence(n, "t.html", text.index(r), text.index(r) + len(r), r, {"title": "Towns", "context": head},
+                            text) for n, r in enumerate(rows, 1)]
+    prompt_text = answer_messages("How many lived in Nelmouth?", shown)[1]["content"]
+    assert f"(table: {head})\n[1] {rows[0]}\n[2] {rows[1]}" in prompt_text
+    question = "What was the estimated population of Nelmouth in June 2018?"
+
+    def final(claim: str, sents: list[PromptSentence]) -> Answer:
+        raw = json.dumps({"sentences": [{"text": claim, "cites": [1]}]})
+        return finalize(question, question, raw, sents, SupportJudge(), "s", None, frozenset(), {})
+
+    answer = final("The estimated population of Nelmouth in June 2018 was 67,500.", shown)
+    assert not answer.refused and [c.quote for c in answer.citations] == [rows[0]]
+    assert final("The estimated population of Nelmouth in June 2018 was 29,100.", shown).refused
+    bare = [PromptSentence(s.n, s.doc, s.start, s.end, s.text, {"title": "Towns"}, text) for s in shown]
+    assert final("The estimated population of Nelmouth in June 2018 was 67,500.", bare).ungrounded == ["2018"]
+
+
 def test_an_unsupported_restatement_gives_way_to_the_cited_sentence_that_holds_its_answer() -> None:
     """A small model finds the right sentence and restates it loosely; the judge rejects the restatement. The cited
     sentence holding the draft's answer words is quoted instead, and the quote still faces the premise checks."""
