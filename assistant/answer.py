@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.chunking import with_context
+from assistant.chunking import TABLE_ROW, markdown_head, with_context
 from assistant.config import Settings
 from assistant.lexical import terms as lexical_terms
 from assistant.llm import Backend, Message, Stats, copyable, get_backend, prompt
@@ -143,8 +143,12 @@ class PromptSentence:
 
     @property
     def heading(self) -> str:
-        """The caption and column headers of the table this sentence is a row of (`chunking.table_context`), if any."""
-        return str(self.meta.get("context") or "")
+        """The caption and column headers of the table this sentence is a row of, a line each: those its chunk was
+        searched under (`chunking.table_context`) and, for a Markdown row, the table's head written above it in its
+        own chunk (`markdown_head`; a table's title row may end one chunk and its column names open the next)."""
+        at = self.context.find(self.text) if TABLE_ROW.match(self.text) else -1
+        parts = (str(self.meta.get("context") or ""), markdown_head(self.context, at, unruled=False) if at > 0 else "")
+        return "\n".join(dict.fromkeys(p for p in parts if p))
 
     @property
     def plain(self) -> str:
@@ -213,7 +217,7 @@ def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Mess
     lines: list[str] = []
     for before, s in zip([None, *sentences], sentences, strict=False):
         if s.heading and (before is None or before.heading != s.heading):
-            lines.append(f"(table: {copyable(s.heading)})")
+            lines.append(f"(table: {copyable(s.heading.replace(chr(10), ' | '))})")
         lines.append(f"[{s.n}] {copyable(MARKERS.sub('', s.text))}")
     shown = "\n".join(lines)
     return [

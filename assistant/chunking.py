@@ -176,13 +176,14 @@ def reads_as_rows(text: str) -> bool:
         bool(words) and sum(any(ch.isdigit() for ch in w) for w in words) >= TABULAR_SHARE * len(words))
 
 
-def markdown_head(text: str, start: int) -> str:
+def markdown_head(text: str, start: int, unruled: bool = True) -> str:
     """The head of the Markdown table that runs on into `start`: its lines above the last header rule among its first
     `HEAD_LINES` (title row and column headers; the first line when it has no rule), empty cells dropped, at most
     `CAPTION_CHARS`. Empty when the table starts at `start`. A web page's table often opens with its title in one
     cell spanning every column, so the converter rules it off as the header and the column names ("Rank | Region |
     Pop.") follow as the first body row: a head that is a single title cell takes that row too when it holds no
-    figure (a row of data is no header)."""
+    figure (a row of data is no header). With `unruled` false, a table without a header rule has no head: read from
+    inside a chunk that starts mid-table, its first line is a row of data."""
     first = start
     while first > max(0, start - TABLE_LOOKBACK):
         above = text.rfind("\n", 0, first - 1) + 1
@@ -191,6 +192,8 @@ def markdown_head(text: str, start: int) -> str:
         first = above
     lines = text[first:start].splitlines()[:HEAD_LINES]
     rules = [i for i, line in enumerate(lines) if HEADER_RULE.fullmatch(line)]
+    if not rules and not unruled:
+        return ""
     end = rules[-1] if rules else 1
     head = [cells(line) for line in lines[:end] if not EMPTY_ROW.fullmatch(line)]
     if head and all("|" not in h for h in head) and end + 1 < len(lines) and not re.search(r"\d", lines[end + 1]):

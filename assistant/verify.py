@@ -177,9 +177,9 @@ def row_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
     return wrong
 
 
-def _labels_beside(row: str) -> dict[str, list[set[str]]]:
-    """Each number of a table row, with the content stems of the words on either side of its run of figures."""
-    runs: list[tuple[set[str], list[str]]] = [(set(), [])]  # (words, the figures that follow them)
+def _runs(row: str) -> list[tuple[set[str], list[str]]]:
+    """A table row as runs of words (their content stems), each with the numbers of the figures after it."""
+    runs: list[tuple[set[str], list[str]]] = [(set(), [])]
     for token in row.replace("|", " ").split():
         if FIGURE.fullmatch(token):
             runs[-1][1].extend(numbers(token))
@@ -187,11 +187,101 @@ def _labels_beside(row: str) -> dict[str, list[set[str]]]:
             runs.append((content_stems(token), []))
         else:
             runs[-1][0].update(content_stems(token))
+    return runs
+
+
+def _labels_beside(row: str) -> dict[str, list[set[str]]]:
+    """Each number of a table row, with the content stems of the words on either side of its run of figures."""
+    runs = _runs(row)
     beside: dict[str, list[set[str]]] = {}
     for (label, figures), after in zip(runs, [*runs[1:], (set(), [])], strict=True):
         for n in figures:
             beside.setdefault(n, []).append(label | after[0])
     return beside
+
+
+PERIOD = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")  # a year as a table heading names a period: "December 2025"
+
+
+def period_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
+    """Numbers the claim dates to one of the periods a table heading sets side by side, that the row gives in another
+    period's place.
+
+    Why: a table comparing periods prints one block of columns per period side by side ("Holders, December 2025
+    December 2021 | Holder | Amount | Share | Holder | Amount | Share"), so a printed row holds one entry of each
+    block, in the heading's order ("Eastmoor $435.1 4.69% Westby $284.0 3.67%"), and the same label may stand in
+    both blocks on different rows. A reader that takes the other block's entry writes that period's figure under
+    the asked one; digits and label are in the row, so the other checks pass. When the heading (the lines before the
+    row that do not read as rows) names k periods and the claim or its question dates the figure to exactly one, an
+    entry of the row holding the figure must stand in that block's place: its position among the row's labelled
+    entries modulo k, counted only while the entries keep one shape (as many figures each)."""
+    dated = set(PERIOD.findall(claim)) | set(PERIOD.findall(question))
+    claimed = numbers(claim) - numbers(question) - dated
+    wrong: set[str] = set()
+    heading: list[str] = []
+    for line in evidence.splitlines():
+        if not reads_as_rows(line):
+            heading += PERIOD.findall(line)
+            continue
+        periods = list(dict.fromkeys(heading))
+        asked = [i for i, p in enumerate(periods) if p in dated]
+        if claimed and len(periods) > 1 and len(asked) == 1:
+            wrong |= _out_of_place(_runs(line), claimed, asked[0], len(periods))
+    return wrong
+
+
+def _out_of_place(runs: list[tuple[set[str], list[str]]], claimed: set[str], place: int, blocks: int) -> set[str]:
+    """The claimed numbers none of whose entries in a row of `blocks` side-by-side blocks stands in block `place`."""
+    entries = [figures for label, figures in runs if label and figures]
+    placed: dict[str, set[bool]] = {}
+    for i, figures in enumerate(entries):
+        if len(figures) != len(entries[0]):
+            break
+        for n in figures:
+            placed.setdefault(n, set()).add(i % blocks == place)
+    return {n for n in claimed & placed.keys() if True not in placed[n]}
+
+
+def column_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
+    """Numbers the claim takes from a Markdown table row's columns while naming a column that none of them is in.
+
+    Why: a web page's table sets columns that differ by one word side by side ("January (°C) | January (°F) | July
+    (°C)"), and a reader that takes the wrong cell writes the °F figure as °C or July's as January's: digits and
+    label are in the row, so the other checks pass. A row (a line of cells) read under a heading line whose last
+    cells are as many as the row's is aligned cell by cell; the words that tell its figure columns apart (in some
+    of their headers, not all; "Pop." stands for any word it begins) that the claim states must each head a cell
+    holding a claimed number. The question's words are not counted: it may name a column the answer's figure is
+    rightly not from ("Which rank did the most populous town hold?")."""
+    claimed = numbers(claim) - numbers(question)
+    asked = _column_words(claim, headers=False)
+    wrong: set[str] = set()
+    head: list[str] = []
+    for line in evidence.splitlines():
+        cells = [c.strip() for c in line.split("|") if c.strip()]
+        if not line.lstrip().startswith("|"):
+            head = cells
+            continue
+        if not claimed or len(head) not in (len(cells), len(cells) + 1):
+            continue
+        figures = [(_column_words(h), numbers(c)) for h, c in zip(head[-len(cells):], cells, strict=True)
+                   if all(FIGURE.fullmatch(t) for t in c.split())]
+        telling = {w for hs, _ in figures for w in hs if any(w not in other for other, _ in figures)}
+        stated = {w for w in telling if any(w == a or (w.endswith(".") and a.startswith(w[:-1])) for a in asked)}
+        held = [(hs, ns & claimed) for hs, ns in figures if ns & claimed]
+        if held and stated - set().union(*(hs for hs, _ in held)):
+            wrong |= set().union(*(ns for _, ns in held))
+    return wrong
+
+
+def _column_words(text: str, headers: bool = True) -> set[str]:
+    """Words as column headers tell columns apart: stems, a unit as written ("°c") and, in a header, an
+    abbreviation with its full stop ("pop."), which a claim writes out."""
+    out: set[str] = set()
+    for w in re.findall(r"°?[^\W\d_]+\.?", fold(text)):
+        bare = w.rstrip(".")
+        if bare not in STOPWORDS:
+            out.add(bare if bare.startswith("°") else w if headers and w.endswith(".") else stem(bare))
+    return out
 
 
 def number_values(text: str) -> set[str]:
@@ -425,6 +515,14 @@ class SupportJudge:
         misplaced = row_mismatch(claim, evidence, question)
         if misplaced:
             return Verdict(False, 0.1, f"number given to another entry in source: {', '.join(sorted(misplaced))}",
+                           contradicted=True)
+        misplaced = column_mismatch(claim, evidence, question)
+        if misplaced:
+            return Verdict(False, 0.1, f"number from another column in source: {', '.join(sorted(misplaced))}",
+                           contradicted=True)
+        misdated = period_mismatch(claim, evidence, question)
+        if misdated:
+            return Verdict(False, 0.1, f"number of another period in source: {', '.join(sorted(misdated))}",
                            contradicted=True)
         missing_names = [n for n in names(claim) if not _name_present(n, ev_words)]
         missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]

@@ -626,6 +626,26 @@ def test_table_rows_are_read_under_their_heading_and_a_figure_from_another_entry
     assert final("The estimated population of Nelmouth in June 2018 was 67,500.", bare).ungrounded == ["2018"]
 
 
+def test_a_row_is_read_under_the_column_names_written_above_it_in_its_own_chunk() -> None:
+    """A table's title row may end one chunk and its column names open the next: a row of that chunk is read under
+    both, so a figure from the °F column written as °C is refused and the °C one published."""
+    chunk = ("|---|---|---|\n| Town | January (°C) | January (°F) |\n|---|---|---|\n"
+             "| Netherby | 21/12 | 70/54 |\n| Eastmoor | 20/13 | 68/56 |\n")
+    row = "| Eastmoor | 20/13 | 68/56 |"
+    at = chunk.index(row)
+    sent = PromptSentence(1, "t.html", at, at + len(row), row, {"title": "Towns", "context": "Average temperatures"},
+                          chunk)
+    assert sent.heading == "Average temperatures\nTown | January (°C) | January (°F)"
+    question = "What is the average January temperature in Eastmoor?"
+
+    def final(claim: str) -> Answer:
+        raw = json.dumps({"sentences": [{"text": claim, "cites": [1]}]})
+        return finalize(question, question, raw, [sent], SupportJudge(), "s", None, frozenset(), {})
+
+    assert final("The average January temperature in Eastmoor is 68/56 °C.").refused
+    assert not final("The average January temperature in Eastmoor is 20/13 °C.").refused
+
+
 def test_an_unsupported_restatement_gives_way_to_the_cited_sentence_that_holds_its_answer() -> None:
     """A small model finds the right sentence and restates it loosely; the judge rejects the restatement. The cited
     sentence holding the draft's answer words is quoted instead, and the quote still faces the premise checks."""

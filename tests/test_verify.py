@@ -352,6 +352,41 @@ def test_a_figure_read_from_another_entry_of_a_table_row_is_not_supported() -> N
     assert judge.judge("The company employs 120 people.", prose).supported  # prose: the number check's concern
 
 
+def test_a_figure_from_the_block_of_another_period_is_not_supported() -> None:
+    """A table comparing two periods prints their blocks side by side, so each row holds one entry of each, in the
+    heading's order, and a label may appear in both. A claim dated to one period must take its figure from an entry
+    in that period's place; any row without such a heading, or a claim naming no single period, is not judged so."""
+    judge = SupportJudge()
+    head = "Table 4. Grain held by town, 2024 2019 Town Tonnes Share Town Tonnes Share"
+    row = ("Eastmoor 1,185.5 12.8% Eastmoor 1,300.8 16.8% Netherby 866.0 9.3% Westby 1,040.3 13.4% "
+           "Westby 683.5 7.4% Netherby 649.3 8.4%")
+    asked = "How much grain did Westby hold in 2024?"
+    assert not judge.judge("Westby held 1,040.3 tonnes in 2024.", f"{head}\n{row}", asked).supported
+    assert judge.judge("Westby held 683.5 tonnes in 2024.", f"{head}\n{row}", asked).supported
+    assert judge.judge("Netherby held 649.3 tonnes in 2019.", f"{head}\n{row}").supported
+    assert judge.judge("Westby held 1,040.3 tonnes.", f"{head}\n{row}").supported  # no period named
+    single = "Table 4. Grain held by town, 2024 Town Tonnes Share Town Tonnes Share"
+    assert judge.judge("Westby held 1,040.3 tonnes in 2024.", f"{single}\n{row}", asked).supported
+
+
+def test_a_figure_from_a_column_the_claim_does_not_name_is_not_supported() -> None:
+    """A web page's table sets columns differing by one word side by side; aligned cell by cell under its headers,
+    a row shows which column each figure is in, and a claim naming a unit, month or measure no column holding its
+    figures is headed by is refused. An abbreviated header ("Pop.") is named by the word it begins."""
+    judge = SupportJudge()
+    head = "Average daily maximum and minimum temperatures | Town | January (°C) | January (°F) | July (°C) | July (°F)"
+    row = "| Eastmoor | 20/13 | 68/56 | 11/6 | 52/42 |"
+    evidence = f"{head}\n{row}"
+    assert not judge.judge("The average January temperature in Eastmoor is 68/56 °C.", evidence).supported
+    assert not judge.judge("The average January temperature in Eastmoor is 11/6 °C.", evidence).supported
+    assert judge.judge("The average January temperature in Eastmoor is 20/13 °C.", evidence).supported
+    assert judge.judge("The average July temperature in Eastmoor is 11/6 °C (52/42 °F).", evidence).supported
+    towns = ("Largest towns, 2018 estimate | Rank | Name | Pop. | Rank | Name | Pop.\n"
+             "|  | 9 | Nelmouth | 67,500 | 19 | Westby | 29,100 |")
+    assert judge.judge("Nelmouth had a population of 67,500.", towns).supported
+    assert not judge.judge("Nelmouth had a population of 9.", towns).supported
+
+
 def test_a_claim_that_states_the_opposite_of_its_source_is_not_supported() -> None:
     judge = SupportJudge()
     evidence = "Exercise temporarily increases the heart rate. The song was released in the spring."
