@@ -508,22 +508,13 @@ class SupportJudge:
         missing_numbers = numbers(claim) - numbers(evidence) - numbers(question)
         if missing_numbers:
             return Verdict(False, 0.1, f"number not in source: {', '.join(sorted(missing_numbers))}", contradicted=True)
-        misread = share_mismatch(claim, evidence, question)
-        if misread:
-            return Verdict(False, 0.1, f"number not stated so in source: {', '.join(sorted(misread))}",
-                           contradicted=True)
-        misplaced = row_mismatch(claim, evidence, question)
-        if misplaced:
-            return Verdict(False, 0.1, f"number given to another entry in source: {', '.join(sorted(misplaced))}",
-                           contradicted=True)
-        misplaced = column_mismatch(claim, evidence, question)
-        if misplaced:
-            return Verdict(False, 0.1, f"number from another column in source: {', '.join(sorted(misplaced))}",
-                           contradicted=True)
-        misdated = period_mismatch(claim, evidence, question)
-        if misdated:
-            return Verdict(False, 0.1, f"number of another period in source: {', '.join(sorted(misdated))}",
-                           contradicted=True)
+        for misread, why in ((share_mismatch, "number not stated so in source"),
+                             (row_mismatch, "number given to another entry in source"),
+                             (column_mismatch, "number from another column in source"),
+                             (period_mismatch, "number of another period in source")):
+            wrong = misread(claim, evidence, question)
+            if wrong:
+                return Verdict(False, 0.1, f"{why}: {', '.join(sorted(wrong))}", contradicted=True)
         missing_names = [n for n in names(claim) if not _name_present(n, ev_words)]
         missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]
         if missing_names:
