@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -141,7 +141,7 @@ class PromptSentence:
     meta: dict[str, Any]
     context: str = ""  # the retrieved chunk around it: where a question's premise may be stated
 
-    @property
+    @cached_property
     def heading(self) -> str:
         """The caption and column headers of the table this sentence is a row of, a line each: those its chunk was
         searched under (`chunking.table_context`) and, for a Markdown row, the table's head written above it in its
@@ -215,10 +215,12 @@ def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Mess
     bare labels and figures ("Eastmoor $310.6 3.35%"), which the model cannot read into an answer without knowing
     what each column holds; unnumbered, the heading can be read but not cited."""
     lines: list[str] = []
-    for before, s in zip([None, *sentences], sentences, strict=False):
-        if s.heading and (before is None or before.heading != s.heading):
+    previous = ""
+    for s in sentences:
+        if s.heading and s.heading != previous:
             lines.append(f"(table: {copyable(s.heading.replace(chr(10), ' | '))})")
         lines.append(f"[{s.n}] {copyable(MARKERS.sub('', s.text))}")
+        previous = s.heading
     shown = "\n".join(lines)
     return [
         {"role": "system", "content": prompt("answer_system")},
@@ -289,7 +291,8 @@ def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
     before them. The heading says what a row's bare figures are ("Population, June 2018 estimate"), which a claim
     about the row must state; the quote stays the row itself."""
     cited = [sents[c - 1] for c in cites]
-    return "\n".join([*dict.fromkeys(s.heading for s in cited if s.heading), " ".join(s.text for s in cited)])
+    headings = dict.fromkeys(s.heading for s in cited if s.heading)
+    return with_context(" ".join(s.text for s in cited), "\n".join(headings))
 
 
 UNFINISHED = re.compile(r"(?:\b[a-z][\w’'-]*|[,;(–—-])\s*$")  # ends mid-sentence: a lowercase word, a comma, a dash

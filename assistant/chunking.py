@@ -203,7 +203,12 @@ def markdown_head(text: str, start: int, unruled: bool = True) -> str:
 
 def cells(line: str) -> str:
     """A Markdown table row's non-empty cells, one space inside each, joined by " | "."""
-    return re.sub(r"(?:\|\s*)+", "| ", " ".join(line.split())).strip("| ")
+    return " | ".join(row_cells(line))
+
+
+def row_cells(line: str) -> list[str]:
+    """A Markdown table row's non-empty cells, one space inside each."""
+    return [" ".join(c.split()) for c in line.split("|") if c.strip()]
 
 
 def with_context(text: str, context: str) -> str:

@@ -23,7 +23,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Protocol
 
-from assistant.chunking import reads_as_rows
+from assistant.chunking import TABLE_ROW, reads_as_rows, row_cells
 from assistant.config import REPO_ROOT
 from assistant.llm import Backend, Message, prompt
 
@@ -257,8 +257,8 @@ def column_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
     wrong: set[str] = set()
     head: list[str] = []
     for line in evidence.splitlines():
-        cells = [c.strip() for c in line.split("|") if c.strip()]
-        if not line.lstrip().startswith("|"):
+        cells = row_cells(line)
+        if not TABLE_ROW.match(line):
             head = cells
             continue
         if not claimed or len(head) not in (len(cells), len(cells) + 1):
