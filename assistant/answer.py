@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -156,11 +156,14 @@ class PromptSentence:
         return MARKERS.sub("", self.text).strip()
 
 
-Event = tuple[Literal["status", "delta", "answer"], Any]
+# "redraft": the draft streamed so far is dropped and a new one follows (`echoes_example`).
+Event = tuple[Literal["status", "delta", "redraft", "answer"], Any]
 
 
 MARKERS = re.compile(r"\s*\[\d+\]")
-LABELS = re.compile(r"\b(?:according to )?(?:source|passage|document)s?\s*(?:[A-Z]|\d+)\b[,:]?\s*", re.IGNORECASE)
+# A label is the noun and a number or a CAPITAL letter ("Source B", "passage 3"): case-insensitive, the letter would
+# also match the noun's own plural "s" ("governmental sources." lost "sources") or a word ("sources a").
+LABELS = re.compile(r"\b(?i:according to )?(?i:source|passage|document)s?\s*(?:[A-Z]|\d+)\b[,:]?\s*")
 
 
 def select_sentences(passages: list[Passage], question: str, limit: int) -> list[PromptSentence]:
@@ -209,7 +212,38 @@ def answer_schema(n: int) -> dict[str, Any]:
     }
 
 
-def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Message]:
+def answer_system(example: bool = True) -> str:
+    """The answer's rules, then a worked example: the one-shot example is what makes a small model fill the
+    constrained output at all (without it, it returned empty lists); `example=False` is the retry after a draft that
+    copied it (`echoes_example`)."""
+    rules = prompt("answer_rules").rstrip("\n")
+    return f"{rules}\n\n{prompt('answer_example')}" if example else rules
+
+
+@lru_cache(maxsize=1)
+def example_stems() -> tuple[frozenset[str], ...]:
+    """The content stems of each passage and answer the worked example shows (`answer_system`)."""
+    text = prompt("answer_example")
+    lines = re.findall(r"^\[\d+\] (.+)$", text, re.MULTILINE) + re.findall(r'"text":"([^"]+)"', text)
+    return tuple(frozenset(content_stems(line)) for line in lines)
+
+
+def echoes_example(raw: str, sents: list[PromptSentence]) -> bool:
+    """Whether a draft sentence restates the prompt's worked example instead of the passages. A small model copies
+    the example's passage or answer when the question resembles the example's ("In what year were they first
+    described?" drew the example's "opened a plant in Lyon in 2019"); those words come from none of the user's
+    sources, so the draft is no answer, and a refusal would hide an answer the passages hold. Every content word of
+    the sentence in one line of the example, and not every one in the passages shown (a collection about that very
+    subject may state them)."""
+    shown = set().union(*(content_stems(s.text) for s in sents))
+    for text, _ in parse_output(raw):
+        stems = content_stems(text)
+        if stems and not stems <= shown and any(stems <= line for line in example_stems()):
+            return True
+    return False
+
+
+def answer_messages(question: str, sentences: list[PromptSentence], example: bool = True) -> list[Message]:
     """System prompt first and fixed (its KV cache is reused); passages are plain numbered data, their quotes
     `copyable`. Rows of a table follow an unnumbered line with its caption and column headers: a row alone states
     bare labels and figures ("Eastmoor $310.6 3.35%"), which the model cannot read into an answer without knowing
@@ -223,7 +257,7 @@ def answer_messages(question: str, sentences: list[PromptSentence]) -> list[Mess
         previous = s.heading
     shown = "\n".join(lines)
     return [
-        {"role": "system", "content": prompt("answer_system")},
+        {"role": "system", "content": answer_system(example)},
         {"role": "user", "content": prompt("answer_user").format(passages=shown, question=question)},
     ]
 
@@ -730,23 +764,26 @@ class Answerer:
         docs = sorted({p.chunk.doc for p in passages})
         searched = f"Searched {len(passages)} passages ({len(sents)} sentences) in {', '.join(docs) or 'no documents'}."
         stats = Stats()
-        raw = ""
-        streamer = TextStreamer()
         first: float | None = None
-        incomplete = False
-        try:
-            for delta in self.backend.stream(answer_messages(standalone, sents), answer_schema(len(sents)),
-                                             self.cfg.max_answer_tokens, stats):
-                raw += delta
-                visible = streamer.feed(delta)
-                if visible:
-                    first = first or time.perf_counter()
-                    yield ("delta", visible)
-        except Exception as exc:  # keep what was streamed, mark it incomplete, re-raise if nothing came
-            if not raw:
-                raise
-            incomplete = True
-            yield ("status", f"generation stopped early: {exc}")
+        for example in (True, False):  # drafted again without the worked example if the draft copied it
+            raw, incomplete = "", False
+            streamer = TextStreamer()
+            try:
+                for delta in self.backend.stream(answer_messages(standalone, sents, example),
+                                                 answer_schema(len(sents)), self.cfg.max_answer_tokens, stats):
+                    raw += delta
+                    visible = streamer.feed(delta)
+                    if visible:
+                        first = first or time.perf_counter()
+                        yield ("delta", visible)
+            except Exception as exc:  # keep what was streamed, mark it incomplete, re-raise if nothing came
+                if not raw:
+                    raise
+                incomplete = True
+                yield ("status", f"generation stopped early: {exc}")
+            if incomplete or not example or not echoes_example(raw, sents):
+                break
+            yield ("redraft", "the draft repeated the instructions' example, not the passages: drafting again…")
         t_generated = time.perf_counter()
         if raw.strip():
             yield ("status", "checking the answer against its sources…")

@@ -37,7 +37,7 @@ import gradio as gr  # noqa: E402
 
 from assistant import brief as briefing  # noqa: E402
 from assistant import render  # noqa: E402
-from assistant.answer import REFUSAL, Answer, Answerer, Footnote  # noqa: E402
+from assistant.answer import REFUSAL, Answer, Answerer, Footnote, answer_system  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embeddings import EmbeddingError, get_embedder  # noqa: E402
 from assistant.ingest import LOADERS  # noqa: E402
@@ -399,6 +399,8 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
                     status = str(value)
                 elif kind == "delta":
                     status, text = "writing…", text + str(value)
+                elif kind == "redraft":
+                    status, text = str(value), ""
                 elif kind == "answer":
                     answer: Answer = value
                     chat.append({"role": "assistant", "content": render_answer(answer, Sources(shared))})
@@ -559,12 +561,11 @@ def build_app(cfg: Settings, answerer: Answerer | None = None) -> gr.Blocks:
 def warm_up(answerer: Answerer) -> None:
     """Embed once, read the dictionary the answer checks use (~0.9 s) and put the fixed system prompt in the model's
     cache, so the first answer is quick."""
-    from assistant.llm import prompt
     from assistant.verify import ordinary_stems
 
     answerer.retriever.embedder.get_query_embedding("warm up")
     ordinary_stems()
-    messages = [{"role": "system", "content": prompt("answer_system")}, {"role": "user", "content": "ok"}]
+    messages = [{"role": "system", "content": answer_system()}, {"role": "user", "content": "ok"}]
     schema = {"type": "object", "properties": {"sentences": {"type": "array", "maxItems": 0}},
               "required": ["sentences"]}
     for _ in answerer.backend.stream(messages, schema, 4, Stats()):

@@ -237,7 +237,8 @@ def render_answer(answer: Any) -> None:
         out.print(f"{escape(s.text)}{marks}{flag}", soft_wrap=True)
     out.print()
     for f in answer.citations:
-        origin = f" — via {f.outlet} {f.url}" if f.outlet or f.url else ""
+        where = " ".join(x for x in (f.outlet, f.url) if x)  # a saved web page has its address, often no outlet
+        origin = f" — via {where}" if where else ""
         out.print(f"\\[{f.n}] {escape(f.title)} — “{escape(f.quote)}” ({f.doc}, {escape(f.locator())}){escape(origin)}",
                   soft_wrap=True)
     if answer.incomplete:
@@ -272,7 +273,7 @@ def ask(
             if kind == "delta" and not as_json:
                 err.print(value, end="", style="dim", soft_wrap=True)
                 streamed = True
-            elif kind == "status" and not as_json:
+            elif kind in ("status", "redraft") and not as_json:
                 if streamed:  # the draft ends its line first: "checking the answer…" comes after it
                     err.print()
                     streamed = False
