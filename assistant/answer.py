@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.chunking import TABLE_ROW, markdown_head, with_context
+from assistant.chunking import EMPTY_ROW, TABLE_ROW, markdown_head, with_context
 from assistant.config import Settings
 from assistant.lexical import terms as lexical_terms
 from assistant.llm import Backend, Message, Stats, copyable, get_backend, prompt
@@ -168,7 +168,8 @@ LABELS = re.compile(r"\b(?i:according to )?(?i:source|passage|document)s?\s*(?:[
 
 def select_sentences(passages: list[Passage], question: str, limit: int) -> list[PromptSentence]:
     """The most question-relevant sentences of the retrieved chunks, in retrieval order; a question's acronym
-    matches a sentence that spells it out ("US" and "the United States")."""
+    matches a sentence that spells it out ("US" and "the United States"). A line of a table that holds no word or
+    figure (its header rule "|---|---|", an empty row) says nothing and would take a place in the prompt."""
     q = content_stems(question)
     seen: set[tuple[str, int, int]] = set()
     scored: list[tuple[float, int, tuple[str, int, int, str, dict[str, Any], str]]] = []
@@ -176,10 +177,10 @@ def select_sentences(passages: list[Passage], question: str, limit: int) -> list
         c = p.chunk
         for a, b in c.sentences:
             key = (c.doc, a, b)
-            if key in seen:
+            text = c.text[a - c.start : b - c.start]
+            if key in seen or EMPTY_ROW.fullmatch(text):
                 continue
             seen.add(key)
-            text = c.text[a - c.start : b - c.start]
             overlap = len(q & (content_stems(text) | {stem(w) for w in acronym_words(question, text)}))
             scored.append((overlap + 1.0 / p.rank, len(scored), (c.doc, a, b, text, c.meta, c.text)))
     best = sorted(scored, key=lambda s: -s[0])[:limit]
@@ -251,10 +252,11 @@ def answer_messages(question: str, sentences: list[PromptSentence], example: boo
     lines: list[str] = []
     previous = ""
     for s in sentences:
-        if s.heading and s.heading != previous:
-            lines.append(f"(table: {copyable(s.heading.replace(chr(10), ' | '))})")
+        heading = copyable(s.heading.replace("\n", " | "))  # as one line: two chunks of a table write it alike
+        if heading and heading != previous:
+            lines.append(f"(table: {heading})")
         lines.append(f"[{s.n}] {copyable(MARKERS.sub('', s.text))}")
-        previous = s.heading
+        previous = heading
     shown = "\n".join(lines)
     return [
         {"role": "system", "content": answer_system(example)},
@@ -326,7 +328,13 @@ def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
     about the row must state; the quote stays the row itself."""
     cited = [sents[c - 1] for c in cites]
     headings = dict.fromkeys(s.heading for s in cited if s.heading)
-    return with_context(" ".join(s.text for s in cited), "\n".join(headings))
+    parts: list[str] = []  # prose runs on in one line; a table row stands on its own, as its cells align there
+    for s in cited:
+        if parts and not TABLE_ROW.match(s.text) and not TABLE_ROW.match(parts[-1]):
+            parts[-1] += f" {s.text}"
+        else:
+            parts.append(s.text)
+    return with_context("\n".join(parts), "\n".join(headings))
 
 
 UNFINISHED = re.compile(r"(?:\b[a-z][\w’'-]*|[,;(–—-])\s*$")  # ends mid-sentence: a lowercase word, a comma, a dash

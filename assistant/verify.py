@@ -247,21 +247,23 @@ def column_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
 
     Why: a web page's table sets columns that differ by one word side by side ("January (°C) | January (°F) | July
     (°C)"), and a reader that takes the wrong cell writes the °F figure as °C or July's as January's: digits and
-    label are in the row, so the other checks pass. A row (a line of cells) read under a heading line whose last
-    cells are as many as the row's is aligned cell by cell; the words that tell its figure columns apart (in some
+    label are in the row, so the other checks pass. A row (a line of cells) is aligned cell by cell under the last
+    line of the evidence that names columns (`_names_columns`: a heading, or the header row cited beside it) and
+    ends with as many cells as the row has; the words that tell its figure columns apart (in some
     of their headers, not all; "Pop." stands for any word it begins) that the claim states must each head a cell
     holding a claimed number. The question's words are not counted: it may name a column the answer's figure is
     rightly not from ("Which rank did the most populous town hold?")."""
     claimed = numbers(claim) - numbers(question)
     asked = _column_words(claim, headers=False)
     wrong: set[str] = set()
-    head: list[str] = []
-    for line in evidence.splitlines():
+    lines = evidence.splitlines()
+    heads = [row_cells(line) for line in lines if _names_columns(line)]
+    for line in lines:
         cells = row_cells(line)
-        if not TABLE_ROW.match(line):
-            head = cells
+        if not claimed or _names_columns(line):
             continue
-        if not claimed or len(head) not in (len(cells), len(cells) + 1):
+        head = next((h for h in reversed(heads) if len(h) in (len(cells), len(cells) + 1)), [])
+        if not head:
             continue
         figures = [(_column_words(h), numbers(c)) for h, c in zip(head[-len(cells):], cells, strict=True)
                    if all(FIGURE.fullmatch(t) for t in c.split())]
@@ -273,13 +275,36 @@ def column_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
     return wrong
 
 
+def ordinal(n: int) -> str:
+    """The ordinal of `n` as digits: 1st, 2nd, 3rd, 11th, 22nd."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def row_ordinals(evidence: str) -> set[str]:
+    """The ordinals ("7th") of the whole numbers written in lines of `evidence` that read as table rows. Why: a
+    table gives a rank as its bare number in a "Rank" column, and a claim puts it in words ("ranked 7th"); the
+    number itself is checked as any other. Prose is not read so: there "7" and "7th" are different facts ("7
+    floors", "the 7th floor")."""
+    rows = " ".join(line for line in evidence.splitlines() if reads_as_rows(line))
+    return {stem(ordinal(int(n))) for n in re.findall(r"(?<![\d.,])\d{1,3}(?!\d|[.,]\d)", rows)}
+
+
+def _names_columns(line: str) -> bool:
+    """A line that may name a table's columns: a heading line (not a Markdown row), or a Markdown row without a
+    figure (its header row, cited as a sentence of its own)."""
+    return not TABLE_ROW.match(line) or not any(ch.isdigit() for ch in line)
+
+
 def _column_words(text: str, headers: bool = True) -> set[str]:
-    """Words as column headers tell columns apart: stems, a unit as written ("°c") and, in a header, an
-    abbreviation with its full stop ("pop."), which a claim writes out."""
+    """Words as column headers tell columns apart: stems, a unit as written ("°c"), a month by its first three
+    letters (a header writes "Jan/Feb" where a claim says "January") and, in a header, an abbreviation with its
+    full stop ("pop."), which a claim writes out."""
     out: set[str] = set()
     for w in re.findall(r"°?[^\W\d_]+\.?", fold(text)):
         bare = w.rstrip(".")
-        if bare not in STOPWORDS:
+        if bare in MONTHS or bare in MONTH_ABBREVIATIONS:
+            out.add(bare[:3])
+        elif bare not in STOPWORDS:
             out.add(bare if bare.startswith("°") else w if headers and w.endswith(".") else stem(bare))
     return out
 
@@ -530,7 +555,7 @@ class SupportJudge:
         if not claim_neg and negated:
             return Verdict(False, 0.2, f"source negates: {', '.join(sorted(negated))}", contradicted=True)
         asserted = stems - question_stems or stems
-        have = content_stems(evidence) | {stem(w) for w in spelled}
+        have = content_stems(evidence) | {stem(w) for w in spelled} | row_ordinals(evidence)
         flipped = opposites(asserted - have, content_stems(closest_sentences(stems, evidence)) - stems)
         if flipped:
             return Verdict(False, 0.2, f"source says the opposite: {flipped}", contradicted=True)

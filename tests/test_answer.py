@@ -31,7 +31,8 @@ from assistant.answer import (
 from assistant.config import Settings
 from assistant.indexing import ingest
 from assistant.lexical import name_terms
-from assistant.retrieval import Retriever
+from assistant.retrieval import Passage, Retriever
+from assistant.store import StoredChunk
 from assistant.verify import DOUBT, LATER_DOUBT, SupportJudge, aligned_differences
 
 S000 = (SEEDS / "000_4f251fb10e67f7e9.txt").read_text(encoding="utf-8")
@@ -710,6 +711,32 @@ def test_a_row_is_read_under_the_column_names_written_above_it_in_its_own_chunk(
 
     assert final("The average January temperature in Eastmoor is 68/56 °C.").refused
     assert not final("The average January temperature in Eastmoor is 20/13 °C.").refused
+
+
+def test_a_header_rule_is_not_shown_and_a_row_cited_with_its_header_row_is_read_under_it() -> None:
+    """A header rule ("|---|---|") holds nothing to show and is not selected. A row cited together with the table's
+    header row stands on its own line in the evidence and is aligned under that row's column names, so a figure
+    from the July column given for January is refused and the January figure published."""
+    header = "| Town | Jan/Feb (°C) | Jan/Feb (°F) | July (°C) | July (°F) |"
+    row = "| Nelmouth | 19/11 | 66/53 | 10/3 | 50/37 |"
+    text = f"|---|---|---|---|---|\n{header}\n{row}"
+    spans = [(text.index(line), text.index(line) + len(line)) for line in text.split("\n")]
+    chunk = StoredChunk(id="c", doc="t.html", start=0, end=len(text), text=text, title="T", sentences=tuple(spans),
+                        meta={"title": "T", "context": "Average daily maximum and minimum"})
+    question = "What is the average daily maximum in Nelmouth in January?"
+    assert [s.text for s in select_sentences([Passage(rank=1, score=1.0, chunk=chunk)], question, 10)] == [header, row]
+    # as two chunks of one table are cited: the header row under the caption, the row under caption and columns
+    columns = "Average daily maximum and minimum | Town | Jan/Feb (°C) | Jan/Feb (°F) | July (°C) | July (°F)"
+    shown = [PromptSentence(n, "t.html", a, b, text[a:b], {"title": "T", "context": context}, text)
+             for n, (a, b), context in ((1, spans[1], "Average daily maximum and minimum"), (2, spans[2], columns))]
+
+    def final(claim: str) -> Answer:
+        raw = json.dumps({"sentences": [{"text": claim, "cites": [2, 1]}]})
+        return finalize(question, question, raw, shown, SupportJudge(), "s", None, frozenset(), {})
+
+    assert final("The average daily maximum in Nelmouth in January is 10 °C (50 °F).").refused
+    published = final("The average daily maximum in Nelmouth in January is 19 °C (66 °F).")
+    assert not published.refused and row in [c.quote for c in published.citations]
 
 
 def test_an_unsupported_restatement_gives_way_to_the_cited_sentence_that_holds_its_answer() -> None:

@@ -352,6 +352,29 @@ def test_a_figure_read_from_another_entry_of_a_table_row_is_not_supported() -> N
     assert judge.judge("The company employs 120 people.", prose).supported  # prose: the number check's concern
 
 
+def test_a_rank_a_table_gives_as_a_bare_number_supports_its_ordinal_and_prose_does_not() -> None:
+    """A table writes a rank as "9" in its Rank column; the claim says "ranked 9th". In prose "9" and "9th" are
+    different facts, so there the ordinal is not granted."""
+    judge = SupportJudge()
+    question = "What rank did Nelmouth have among the largest towns?"
+    table = "Largest towns | Rank | Town | Pop.\n|  | 9 | Nelmouth | 67,500 | 19 | Eastmoor | 29,100 |  |"
+    assert judge.judge("Nelmouth ranked 9th among the largest towns.", table, question).supported
+    assert not judge.judge("Nelmouth ranked 67th among the largest towns.", table, question).supported
+    prose = "Nelmouth, one of the largest towns, has 9 ferry piers."
+    assert not judge.judge("Nelmouth ranked 9th among the largest towns.", prose, question).supported
+
+
+def test_a_figure_from_the_column_of_another_month_is_not_supported() -> None:
+    """A header abbreviates a month ("Jan/Feb", "July") that a claim writes out: a January figure read from the
+    July column is refused, the right one passes."""
+    judge = SupportJudge()
+    head = "Average daily maximum and minimum | Town | Jan/Feb (°C) | Jan/Feb (°F) | July (°C) | July (°F)"
+    evidence = f"{head}\n| Nelmouth | 19/11 | 66/53 | 10/3 | 50/37 |"
+    assert not judge.judge("The average maximum in Nelmouth in January is 10 °C (50 °F).", evidence).supported
+    assert judge.judge("The average maximum in Nelmouth in January is 19 °C (66 °F).", evidence).supported
+    assert judge.judge("In July Nelmouth averages 10 °C.", evidence).supported
+
+
 def test_a_figure_from_the_block_of_another_period_is_not_supported() -> None:
     """A table comparing two periods prints their blocks side by side, so each row holds one entry of each, in the
     heading's order, and a label may appear in both. A claim dated to one period must take its figure from an entry
