@@ -616,13 +616,15 @@ def told_by(cited: list[PromptSentence]) -> str:
     be stated for the cited sentences to be about it. A sentence refers back to what its passage has named ("the
     company", "he"), not ahead: a name or number written only after it in the passage is about something else
     ("Who first proved X?" is not answered by a sentence on Y because the next sentence names X). The same reason
-    as `earlier_text`'s, inside the cited passage."""
+    as `earlier_text`'s, inside the cited passage. A cited table row's heading comes first: its caption qualifies
+    every row under it ("Largest urban areas", "Top 10 holders"), as the judge reads it (`_evidence`)."""
     upto: dict[str, int] = {}
     for s in cited:
         context = s.context or s.text
         at = context.find(s.text)
         upto[context] = max(upto.get(context, 0), at + len(s.text) if at >= 0 else len(context))
-    return " ".join(context[:end] for context, end in upto.items())
+    headings = dict.fromkeys(f"{s.heading}." for s in cited if s.heading)
+    return " ".join([*headings, *(context[:end] for context, end in upto.items())])
 
 
 def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[int, str]]]) -> str:

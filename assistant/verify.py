@@ -36,6 +36,8 @@ STOPWORDS = frozenset(
 )
 NEGATIONS = frozenset({"not", "no", "never", "without", "neither", "nor", "none", "denied", "deny", "denies"})
 MONTHS = "january february march april may june july august september october november december".split()  # noqa: SIM905
+# Units a text may write by symbol where a question or claim names them ("July (°C)", "degrees Celsius").
+UNIT_SYMBOLS = {"celsius": "°c", "centigrade": "°c", "fahrenheit": "°f"}
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A number stated as a share: "5.15%", "12 percent", "3 per cent", "2 percentage points".
@@ -117,6 +119,16 @@ IRREGULAR = {"met": "meet", "held": "hold", "led": "lead", "sent": "send", "took
 def content_stems(text: str) -> set[str]:
     """Stemmed content words; irregular past forms map to their verb (met -> meet)."""
     return {stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+def unit_names(text: str) -> set[str]:
+    """The unit names (`UNIT_SYMBOLS`, with "degrees") whose symbol `text` writes: a table heads a column "July
+    (°C)" where a question says "in degrees Celsius", the same unit, so the question's premise is stated. A claim is
+    not read so: written as the source's symbol, its unit is what `column_mismatch` holds each figure's column to
+    (measured: "24/13 and 75/56 degrees Celsius" took its second pair from the °F column)."""
+    folded = fold(text)
+    found = {name for name, symbol in UNIT_SYMBOLS.items() if symbol in folded}
+    return found | {"degree", "degrees"} if found else found
 
 
 def numbers(text: str, pattern: re.Pattern[str] = NUMBER) -> set[str]:
@@ -1249,7 +1261,7 @@ def ungrounded(question: str, context: str, document: str = "") -> list[str]:
     retrieved passages of the cited documents): a report names a place, a person or the year of an event once and
     then says "the talks", "Hutton" or "the ceasefire". A name whose words are stated only in other names is not
     stated (`scattered_names`)."""
-    have = set(words(context)) | set(words(document)) | acronym_words(question, context)
+    have = set(words(context)) | set(words(document)) | acronym_words(question, context) | unit_names(context)
     have_numbers = number_values(context)
     have_stems = content_stems(context)
     spelled = initialisms(context) | initialisms(document)

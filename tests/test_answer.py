@@ -713,6 +713,22 @@ def test_a_row_is_read_under_the_column_names_written_above_it_in_its_own_chunk(
     assert not final("The average January temperature in Eastmoor is 20/13 °C.").refused
 
 
+def test_a_table_caption_grounds_the_qualifier_it_sets_on_every_row() -> None:
+    """The caption "Largest towns" says what every row under it is: a question about a town's rank among the
+    largest towns is answered from a row, and a qualifier the caption does not set ("smallest") is not."""
+    head = "Largest towns, June 2018 | Rank | Town | Pop. | Rank | Town | Pop."
+    row = "|  | 9 | Nelmouth | 67,500 | 19 | Eastmoor | 29,100 |  |"
+    shown = [PromptSentence(1, "t.html", 0, len(row), row, {"title": "Towns", "context": head}, row)]
+
+    def final(question: str) -> Answer:
+        raw = json.dumps({"sentences": [{"text": "Nelmouth ranked 9th.", "cites": [1]}]})
+        return finalize(question, question, raw, shown, SupportJudge(), "s", None, frozenset(), {})
+
+    answer = final("What rank did Nelmouth have among the largest towns?")
+    assert not answer.refused, answer.refusal_reason
+    assert final("What rank did Nelmouth have among the smallest towns?").ungrounded == ["smallest"]
+
+
 def test_a_header_rule_is_not_shown_and_a_row_cited_with_its_header_row_is_read_under_it() -> None:
     """A header rule ("|---|---|") holds nothing to show and is not selected. A row cited together with the table's
     header row stands on its own line in the evidence and is aligned under that row's column names, so a figure

@@ -364,6 +364,19 @@ def test_a_rank_a_table_gives_as_a_bare_number_supports_its_ordinal_and_prose_do
     assert not judge.judge("Nelmouth ranked 9th among the largest towns.", prose, question).supported
 
 
+def test_a_unit_written_by_its_symbol_grounds_its_name_and_no_other_unit() -> None:
+    """A table heads a column "July (°C)"; the question asks "in degrees Celsius": the same unit. A unit the text
+    does not write ("Fahrenheit" where it writes only °C) is still not stated. A claim must write the unit as the
+    source does, where the column check can hold each figure to its column."""
+    evidence = "Average temperatures | Town | July (°C)\n| Nelmouth | 14/7 |"
+    question = "What is the average July temperature in Nelmouth in degrees Celsius?"
+    assert ungrounded(question, evidence) == []
+    assert ungrounded(question.replace("Celsius", "Fahrenheit"), evidence) == ["Fahrenheit"]
+    judge = SupportJudge()
+    assert judge.judge("The average July temperature in Nelmouth is 14/7 °C.", evidence, question).supported
+    assert not judge.judge("The average July temperature in Nelmouth is 14/7 degrees Celsius.", evidence).supported
+
+
 def test_a_figure_from_the_column_of_another_month_is_not_supported() -> None:
     """A header abbreviates a month ("Jan/Feb", "July") that a claim writes out: a January figure read from the
     July column is refused, the right one passes."""
