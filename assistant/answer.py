@@ -236,12 +236,12 @@ def echoes_example(raw: str, sents: list[PromptSentence]) -> bool:
     sources, so the draft is no answer, and a refusal would hide an answer the passages hold. Every content word of
     the sentence in one line of the example, and not every one in the passages shown (a collection about that very
     subject may state them)."""
+    copied = [stems for text, _ in parse_output(raw)
+              if (stems := content_stems(text)) and any(stems <= line for line in example_stems())]
+    if not copied:  # the usual case, decided without reading the passages
+        return False
     shown = set().union(*(content_stems(s.text) for s in sents))
-    for text, _ in parse_output(raw):
-        stems = content_stems(text)
-        if stems and not stems <= shown and any(stems <= line for line in example_stems()):
-            return True
-    return False
+    return any(not stems <= shown for stems in copied)
 
 
 def answer_messages(question: str, sentences: list[PromptSentence], example: bool = True) -> list[Message]:
@@ -327,14 +327,18 @@ def _evidence(cites: list[int], sents: list[PromptSentence]) -> str:
     before them. The heading says what a row's bare figures are ("Population, June 2018 estimate"), which a claim
     about the row must state; the quote stays the row itself."""
     cited = [sents[c - 1] for c in cites]
-    headings = dict.fromkeys(s.heading for s in cited if s.heading)
     parts: list[str] = []  # prose runs on in one line; a table row stands on its own, as its cells align there
     for s in cited:
         if parts and not TABLE_ROW.match(s.text) and not TABLE_ROW.match(parts[-1]):
             parts[-1] += f" {s.text}"
         else:
             parts.append(s.text)
-    return with_context("\n".join(parts), "\n".join(headings))
+    return with_context("\n".join(parts), "\n".join(_headings(cited)))
+
+
+def _headings(cited: list[PromptSentence]) -> list[str]:
+    """The cited table rows' captions and headers, each once and in citing order: rows of one table share them."""
+    return list(dict.fromkeys(s.heading for s in cited if s.heading))
 
 
 UNFINISHED = re.compile(r"(?:\b[a-z][\w’'-]*|[,;(–—-])\s*$")  # ends mid-sentence: a lowercase word, a comma, a dash
@@ -495,6 +499,7 @@ def finalize(
     retrieved: dict[str, list[tuple[int, str]]] | None = None,
     asked: Callable[[str, list[str], float], bool] | None = None, names: dict[str, frozenset[str]] | None = None,
     stating: Callable[[list[str]], set[str]] | None = None,
+    named_only: Callable[[list[str]], dict[str, set[str]]] | None = None,
 ) -> Answer:
     """Validate, verify, re-point and renumber the model's output into an Answer.
 
@@ -507,7 +512,9 @@ def finalize(
     written (`earlier_text`). `names` are the documents' name terms (`lexical.name_terms`): a question's
     attribution that names every cited document ("according to GAO-07-283") is not asked of the cited sentences
     (`verify.without_source`); `stating(stems)` the documents that write those stems anywhere: where an attribution
-    that stays may be grounded (`attributed`). `asked(question, cited texts, threshold)` is the last check, made
+    that stays may be grounded (`attributed`); `named_only(stems)` the documents only whose names write each stem: a
+    question naming another document by such a word is not answered from these (`names_another`).
+    `asked(question, cited texts, threshold)` is the last check, made
     only when all the others pass (`verify.answers_as_asked`, a model call; its threshold from `verify.doubt`): when
     it finds the question not answered as asked, a correction again. A draft none of whose sentences is supported
     gives way to the cited source sentences that hold its answer, quoted (`quoted`), before any refusal.
@@ -549,6 +556,7 @@ def finalize(
         cited = [s.text for s in backing]
         document = f"{earlier_text(backing, retrieved or {})} {attributed(asked_of_text, backing, stating)}"
         missing, flipped = false_premise(asked_of_text, context, document.strip(), cited)
+        missing += [w for w in names_another(asked_of_text, backing, named_only, stating) if w not in missing]
         if missing or flipped:
             return correction(question, standalone, missing, supported, pool, searched, flipped)
         claims_evidence = [_evidence(c[1], pool) for c in supported]  # as the judge read each claim's citations
@@ -623,8 +631,7 @@ def told_by(cited: list[PromptSentence]) -> str:
         context = s.context or s.text
         at = context.find(s.text)
         upto[context] = max(upto.get(context, 0), at + len(s.text) if at >= 0 else len(context))
-    headings = dict.fromkeys(f"{s.heading}." for s in cited if s.heading)
-    return " ".join([*headings, *(context[:end] for context, end in upto.items())])
+    return " ".join([*(f"{h}." for h in _headings(cited)), *(context[:end] for context, end in upto.items())])
 
 
 def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[int, str]]]) -> str:
@@ -636,15 +643,14 @@ def earlier_text(cited: list[PromptSentence], retrieved: dict[str, list[tuple[in
     lists X. Each cited document's title comes first: it names what the whole document is about ("Jacksonville,
     Florida"), which its sentences then leave unsaid ("the city's hottest month on record"). A title ends as a
     sentence does, so its name never runs on into the passage's first word ("Intergovernmental Panel on Climate
-    Change A chapter ..." is not an initialism of IPCC). A cited table row's caption and headers (`heading`) are
-    printed before it, and say what its figures are about ("June 2018 estimate")."""
+    Change A chapter ..." is not an initialism of IPCC). A cited table row's caption and headers are read with the
+    cited passage itself (`told_by`), not again here."""
     last: dict[str, int] = {}
     for s in cited:
         last[s.doc] = max(last.get(s.doc, 0), s.end)
     earlier = [text[: end - start] for doc, end in last.items() for start, text in retrieved.get(doc, [])
                if start < end]
-    headings = dict.fromkeys(f"{s.heading}." for s in cited if s.heading)
-    return " ".join([*(f"{title}." for title in _titles(cited) if title), *headings, *earlier]).strip()
+    return " ".join([*(f"{title}." for title in _titles(cited) if title), *earlier]).strip()
 
 
 def attributed(question: str, cited: list[PromptSentence], stating: Callable[[list[str]], set[str]] | None) -> str:
@@ -664,6 +670,27 @@ def attributed(question: str, cited: list[PromptSentence], stating: Callable[[li
         grounded += [t for t in premise_terms(said) if (writing and not NUMBER.fullmatch(t))
                      or (stating is not None and (stems := lexical_terms(t)) and docs <= stating(stems))]
     return " ".join(grounded)
+
+
+def names_another(question: str, cited: list[PromptSentence],
+                  named_only: Callable[[list[str]], dict[str, set[str]]] | None,
+                  stating: Callable[[list[str]], set[str]] | None) -> list[str]:
+    """The question's words that name an uncited document and nothing the cited documents write: "What heading is
+    printed on the scanned page?" answered from a report, when only scanned_page_22.pdf is called "scanned".
+
+    Why: a user points at a document by what it is called, and such a word is in no passage of it (the file name's
+    "scanned", a saved page's "Wikipedia"), so the premise check, which reads passages, cannot miss it. A sentence of
+    another document can still carry every other word of the question ("printed", "heading") and be published as
+    that document's answer. A word the cited documents write anywhere (or that names one of them) is theirs too."""
+    if named_only is None:
+        return []
+    docs = {s.doc for s in cited}
+    spelled: dict[str, str] = {}
+    for word in re.findall(r"[\w’'-]+", question):
+        for term in lexical_terms(word):
+            spelled.setdefault(term, word)
+    return [spelled[term] for term, named in named_only(list(spelled)).items()
+            if named and not named & docs and not (stating is not None and docs & stating([term]))]
 
 
 def _titles(cited: list[PromptSentence]) -> list[str]:
@@ -801,7 +828,8 @@ class Answerer:
                           self._counterparts(raw, sents, passages, standalone), self.retriever.common_stems(),
                           {d: [(p.chunk.start, p.chunk.text) for p in passages if p.chunk.doc == d] for d in docs},
                           partial(answers_as_asked, self.backend) if self.cfg.premise_check else None,
-                          self.retriever.document_names(), self.retriever.documents_stating)
+                          self.retriever.document_names(), self.retriever.documents_stating,
+                          self.retriever.named_only)
         answer.incomplete = incomplete or (stats.generated_tokens >= self.cfg.max_answer_tokens)
         answer.backend, answer.model = self.backend.name, self.backend.model
         end = time.perf_counter()

@@ -245,15 +245,16 @@ class LexicalIndex:
                                        [r for r, _ in ranked]).fetchall())
         return [ids[r] for r, _ in ranked if r in ids]
 
-    def documents_stating(self, stems: list[str]) -> set[str]:
-        """The documents that write every one of `stems` somewhere in their passages or name, not necessarily in one
-        passage: a report names its author or publisher once, in a byline or at its end."""
+    def documents_stating(self, stems: list[str], names: bool = True) -> set[str]:
+        """The documents that write every one of `stems` somewhere in their passages or (with `names`) their name,
+        not necessarily in one passage: a report names its author or publisher once, in a byline or at its end."""
         found: set[str] | None = None
         sql = "SELECT DISTINCT rows.doc FROM passages JOIN rows ON rows.id = passages.rowid WHERE passages MATCH ?"
         terms = [t for t in (s.replace('"', "") for s in stems) if t]  # a quote would end the FTS5 phrase
+        column = "" if names else "text : "
         with self._lock:
             for term in dict.fromkeys(terms):
-                docs = {doc for (doc,) in self.db.execute(sql, (f'"{term}"',))}
+                docs = {doc for (doc,) in self.db.execute(sql, (f'{column}"{term}"',))}
                 found = docs if found is None else found & docs
                 if not found:
                     break

@@ -171,6 +171,16 @@ class Retriever:
         with self._lexical_errors():
             return self.lexical.documents_stating(stems)
 
+    def named_only(self, stems: list[str]) -> dict[str, set[str]]:
+        """For each of `stems` that some document's name carries (`document_names`), the documents whose name
+        carries it while none of their passages writes it: a word that only names a document ("scanned" of
+        scanned_report_p4.pdf, "wikipedia" of a saved page's title), which a question uses to say which document it
+        asks about (`answer.names_another`)."""
+        names = self.document_names()
+        found = {s: {d for d, terms in names.items() if s in terms} for s in dict.fromkeys(stems)}
+        with self._lexical_errors():
+            return {s: docs - self.lexical.documents_stating([s], names=False) for s, docs in found.items() if docs}
+
     def _dense_ids(self, query: str) -> list[str]:
         if ATTRIBUTION.search(query):  # cheap test first: the document names are built only for such a question
             query = without_named_source(query, self.document_names().values())

@@ -36,9 +36,9 @@ STOPWORDS = frozenset(
 )
 NEGATIONS = frozenset({"not", "no", "never", "without", "neither", "nor", "none", "denied", "deny", "denies"})
 MONTHS = "january february march april may june july august september october november december".split()  # noqa: SIM905
+MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 # Units a text may write by symbol where a question or claim names them ("July (°C)", "degrees Celsius").
 UNIT_SYMBOLS = {"celsius": "°c", "centigrade": "°c", "fahrenheit": "°f"}
-MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())  # noqa: SIM905
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A number stated as a share: "5.15%", "12 percent", "3 per cent", "2 percentage points".
 PERCENT = re.compile(r"(\d+(?:[.,]\d+)*)\s*(?:%|per\s?cent\b|percentage\s+points?\b)", re.IGNORECASE)
@@ -266,14 +266,16 @@ def column_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
     holding a claimed number. The question's words are not counted: it may name a column the answer's figure is
     rightly not from ("Which rank did the most populous town hold?")."""
     claimed = numbers(claim) - numbers(question)
+    if not claimed:
+        return set()
     asked = _column_words(claim, headers=False)
     wrong: set[str] = set()
     lines = evidence.splitlines()
     heads = [row_cells(line) for line in lines if _names_columns(line)]
     for line in lines:
-        cells = row_cells(line)
-        if not claimed or _names_columns(line):
+        if _names_columns(line):
             continue
+        cells = row_cells(line)
         head = next((h for h in reversed(heads) if len(h) in (len(cells), len(cells) + 1)), [])
         if not head:
             continue

@@ -560,6 +560,26 @@ def test_an_attribution_the_cited_document_writes_anywhere_is_grounded() -> None
     assert silent.refused or silent.ungrounded, "a source the cited document never names must not pass unasked"
 
 
+def test_a_question_naming_another_document_by_its_file_name_is_not_answered_from_this_one() -> None:
+    """"On the scanned page" points at the document whose file name says "scanned", a word none of its passages
+    writes. Answered from a note that never says "scanned", the question is another document's: corrected, not
+    answered. Cited from the scanned document itself, or from a note that writes the word, it stands."""
+    question = "Around what year did water use peak on the scanned page?"
+    scanned = "archive/scanned_water_p4.pdf"
+
+    def final(doc: str, written: set[str]) -> Answer:
+        return _water_use(question, doc, named_only=lambda stems: {s: {scanned} for s in stems if s == "scan"},
+                          stating=lambda stems: {doc} if set(stems) <= written else set())
+
+    other = final("notes/water_note.txt", set())
+    assert other.refused and other.ungrounded == ["scanned"], other.answer
+    assert "1980" not in other.answer.split("What they do say:")[0]
+    own = final(scanned, set())
+    assert not own.refused and "1980" in own.answer, own.refusal_reason
+    writes = final("notes/water_note.txt", {"scan"})
+    assert not writes.refused and "1980" in writes.answer, writes.refusal_reason
+
+
 def test_an_attribution_to_a_piece_of_writing_names_the_document_by_its_publisher() -> None:
     """"According to the Vellmar analysis" names the cited document by who published it, which its kept text may
     not say anywhere (a byline dropped as page furniture): its names are granted. Its numbers are not: "the 1979

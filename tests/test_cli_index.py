@@ -176,6 +176,21 @@ def test_a_search_process_finds_what_another_process_ingested_into_the_same_loca
     assert "memo.txt" in retriever.documents and retriever.lexical.search("Zorblatt", 3)
 
 
+def test_words_that_only_name_a_document_are_told_apart_from_words_it_writes(tmp_path: Path) -> None:
+    """A file name's "scanned" or "p4" is in none of that document's passages: a question using it points at the
+    document (`Retriever.named_only`); "harbours" is in the name and in the text, so it says what the text says."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "scanned_harbours_p4.txt").write_text("Harbours\n\nFourteen harbours were surveyed in the spring.\n")
+    (docs / "memo.txt").write_text("Memo\n\nThe quarterly survey covered the northern coast.\n")
+    cfg = make_settings(tmp_path)
+    ingest([docs], cfg)
+    retriever = Retriever(cfg)
+    retriever.search("harbours", 3)  # loads the manifest of indexed documents
+    assert retriever.named_only(["scan", "p4", "harbour", "survey"]) == {
+        "scan": {"scanned_harbours_p4.txt"}, "p4": {"scanned_harbours_p4.txt"}, "harbour": set()}
+
+
 def test_doctor_flags_a_lexical_index_behind_chroma_and_repair_mends_it(tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     assert run(["ingest"], idx).returncode == 0

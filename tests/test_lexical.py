@@ -119,6 +119,8 @@ def test_a_document_states_words_written_anywhere_in_it_or_its_name(tmp_path: Pa
     assert lex.documents_stating(["grain", "orvo"]) == {"vellmar_note.txt", "other.txt"}
     assert lex.documents_stating(["vellmar", "orvo"]) == {"vellmar_note.txt"}  # a name word and a text word
     assert lex.documents_stating(["orvo", "tallin"]) == set()
+    assert lex.documents_stating(["vellmar"], names=False) == set()  # its passages alone never write its name
+    assert lex.documents_stating(["orvo"], names=False) == {"vellmar_note.txt", "other.txt"}
 
 
 def test_sync_mirrors_chroma_and_rebuilds_when_counts_disagree(tmp_path: Path) -> None:
