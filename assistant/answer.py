@@ -39,6 +39,7 @@ from assistant.verify import (
     doubt,
     fold,
     is_negator,
+    labelled_row,
     premise_terms,
     question_kind,
     reversed_premise,
@@ -154,6 +155,12 @@ class PromptSentence:
     def plain(self) -> str:
         """The sentence without the source's own footnote markers ("[12]"): as it is quoted and compared."""
         return MARKERS.sub("", self.text).strip()
+
+    @property
+    def readable(self) -> str:
+        """The sentence as an answer quotes it: a table row with its caption and each cell's header
+        (`verify.labelled_row`), source markers dropped; the footnote quotes it as written."""
+        return MARKERS.sub("", labelled_row(self.text, self.heading)).strip()
 
 
 # "redraft": the draft streamed so far is dropped and a new one follows (`echoes_example`).
@@ -598,7 +605,7 @@ def quoted(
         held, n = max(((len(answer & content_stems(pool[c - 1].text)), c) for c in cites), default=(0, 0))
         if held:
             whole = _whole_sentences([n], pool)
-            quote = " ".join(pool[c - 1].plain for c in whole)
+            quote = " ".join(pool[c - 1].readable for c in whole)
             found[tuple(whole)] = (quote, whole, True, 1.0, "quoted from the source: the draft's wording unsupported")
     return list(found.values())
 
@@ -722,7 +729,7 @@ def correction(
                  else "The passages found do not answer the question as asked. ") + "What they do say:"
     reason = "; ".join(reasons) or "the cited passages do not answer the question as asked (model check)"
     cited = list(dict.fromkeys(n for c in supported for n in c[1]))[:2]
-    quotes = [(f"“{sents[n - 1].plain}”", [n], True, 1.0, "quoted from the source") for n in cited]
+    quotes = [(f"“{sents[n - 1].readable}”", [n], True, 1.0, "quoted from the source") for n in cited]
     near = _renumber(question, standalone, [(statement, [], True, 1.0, PREMISE), *quotes], [], sents, searched)
     return near.model_copy(update={
         "refused": True, "ungrounded": [*rest, *([flipped[0]] if flipped else [])],

@@ -276,16 +276,72 @@ def column_mismatch(claim: str, evidence: str, question: str = "") -> set[str]:
         if _names_columns(line):
             continue
         cells = row_cells(line)
-        head = next((h for h in reversed(heads) if len(h) in (len(cells), len(cells) + 1)), [])
+        head = aligned_head(cells, heads)
         if not head:
             continue
-        figures = [(_column_words(h), numbers(c)) for h, c in zip(head[-len(cells):], cells, strict=True)
+        figures = [(_column_words(h), numbers(c)) for h, c in zip(head, cells, strict=True)
                    if all(FIGURE.fullmatch(t) for t in c.split())]
         telling = {w for hs, _ in figures for w in hs if any(w not in other for other, _ in figures)}
         stated = {w for w in telling if any(w == a or (w.endswith(".") and a.startswith(w[:-1])) for a in asked)}
         held = [(hs, ns & claimed) for hs, ns in figures if ns & claimed]
         if held and stated - set().union(*(hs for hs, _ in held)):
             wrong |= set().union(*(ns for _, ns in held))
+    return wrong
+
+
+PAIRED_CELL = re.compile(r"\s*(\d[\d.,]*)\s*/\s*(\d[\d.,]*)\s*")  # "10/0": two figures in one cell
+# Two labels set side by side ("maximum and minimum", "High/Low", "exports & imports"): a caption or header
+# naming the two figures a paired cell holds, in their order.
+LABEL_PAIR = re.compile(r"\b([^\W\d_]{3,})\s*(?:/|&|\band\b)\s*([^\W\d_]{3,})\b")
+
+
+def paired_half(claim: str, evidence: str, question: str = "") -> set[str]:
+    """Numbers the claim takes from a table cell holding two figures ("10/0") without the label of its half, or
+    with the other half's label, where the evidence names the halves ("Average daily maximum and minimum
+    temperatures", a "High/Low" column).
+
+    Why: a table packs two quantities into one cell, and a reader taking one of them states it as the whole ("the
+    average July temperature is 10 °C" of a max/min cell) or under the other's name: the figure is in the row, so
+    the other checks pass, yet the claim is not what the source says. The halves follow the labels' order; a pair of
+    months ("Jan/Feb") names a period, not the halves. A claim naming neither half may answer a question that names
+    one ("What is the July maximum?"). A figure the evidence also states on its own is left alone. A claim stating
+    both halves names both or neither: "the maximum is 20/13" gives one half's name to the pair."""
+    labels = [(a, b) for a, b in LABEL_PAIR.findall(fold(evidence))
+              if not {a[:3], b[:3]} <= MONTH_ABBREVIATIONS | {m[:3] for m in MONTHS}
+              and a not in STOPWORDS and b not in STOPWORDS]
+    claimed = numbers(claim) - numbers(question)
+    if not labels or not claimed:
+        return set()
+    def names(text: str, label: str) -> bool:  # "max." writes "maximum" short
+        said = {stem(w) for w in words(text)}
+        return stem(label) in said or any(len(w) >= 3 and label.startswith(w) for w in said)
+
+    def labelled(half: int, label: tuple[str, str]) -> bool:
+        """The claim names this half and not the other; naming neither, the question may ask for it by name."""
+        for text in (claim, question):
+            if names(text, label[0]) or names(text, label[1]):
+                return names(text, label[half]) and not names(text, label[1 - half])
+        return False
+
+    pairs, alone = [], set()
+    for line in evidence.splitlines():
+        cells = row_cells(line) if TABLE_ROW.match(line) else [line]
+        for cell in cells:
+            pair = PAIRED_CELL.fullmatch(cell) if TABLE_ROW.match(line) else None
+            if pair:
+                pairs.append(tuple(h.replace(",", "") for h in pair.groups()))
+            else:
+                alone |= numbers(cell)
+    wrong: set[str] = set()
+    for first, second in pairs:
+        taken = [n for n in (first, second) if n in claimed]
+        if len(taken) == 2 and any(names(claim, a) != names(claim, b) for a, b in labels):
+            wrong |= {first, second}  # both figures given the one half's name: "the maximum is 20/13"
+        if len(taken) != 1 or first == second or taken[0] in alone:
+            continue
+        half = 0 if taken[0] == first else 1
+        if not any(labelled(half, label) for label in labels):
+            wrong.add(taken[0])
     return wrong
 
 
@@ -301,6 +357,31 @@ def row_ordinals(evidence: str) -> set[str]:
     floors", "the 7th floor")."""
     rows = " ".join(line for line in evidence.splitlines() if reads_as_rows(line))
     return {stem(ordinal(int(n))) for n in re.findall(r"(?<![\d.,])\d{1,3}(?!\d|[.,]\d)", rows)}
+
+
+def aligned_head(cells: list[str], heads: list[list[str]]) -> list[str]:
+    """The column headers of a row's `cells`, one each: the last of `heads` (lines naming columns, in order) with as
+    many cells, or one more (a caption written as the head's first cell); empty when none aligns."""
+    head = next((h for h in reversed(heads) if len(h) in (len(cells), len(cells) + 1)), [])
+    return head[-len(cells):] if head and cells else []
+
+
+def labelled_row(row: str, heading: str) -> str:
+    """A table row as a reader can take it alone, each cell after its column's header and the table's caption
+    first: "Rainfall by town — Town: Westby; July (mm): 80". Why: a row quoted as an answer ("| Westby | 80/60 |
+    120 |") is verbatim but unreadable without the head it was cited under; the footnote keeps the row as written.
+    A row no header line aligns with is returned as written."""
+    cells = row_cells(row)
+    lines = [line for line in heading.splitlines() if line.strip()]
+    head = aligned_head(cells, [row_cells(line) for line in lines if _names_columns(line)])
+    if not TABLE_ROW.match(row) or not head:
+        return row.strip()
+    caption: list[str] = []
+    for line in lines:
+        named = row_cells(line)
+        caption += named[: -len(cells)] if named[-len(cells):] == head else [line.strip()]
+    labelled = "; ".join(f"{h}: {c}" for h, c in zip(head, cells, strict=True))
+    return f"{' '.join(caption)} — {labelled}" if caption else labelled
 
 
 def _names_columns(line: str) -> bool:
@@ -554,6 +635,9 @@ class SupportJudge:
             wrong = misread(claim, evidence, question)
             if wrong:
                 return Verdict(False, 0.1, f"{why}: {', '.join(sorted(wrong))}", contradicted=True)
+        halves = paired_half(claim, evidence, question)
+        if halves:  # the right cell misnamed: its row, quoted, still answers (`answer.quoted`)
+            return Verdict(False, 0.1, f"one figure of a paired cell, not named its half: {', '.join(sorted(halves))}")
         missing_names = [n for n in names(claim) if not _name_present(n, ev_words)]
         missing_names = [n for n in missing_names if not all(w in ev_words for w in words(n))]
         if missing_names:

@@ -775,6 +775,22 @@ def test_a_header_rule_is_not_shown_and_a_row_cited_with_its_header_row_is_read_
     assert not published.refused and row in [c.quote for c in published.citations]
 
 
+def test_one_figure_of_a_paired_cell_given_as_the_whole_gives_way_to_the_row_read_under_its_headers() -> None:
+    """"The average temperature is 19 °C" of a max/min cell "19/11" is not what the table says; the row it cites is
+    the source's own answer and is quoted instead, each cell after its header and the caption first, while the
+    footnote keeps the row as written."""
+    columns = "Average daily maximum and minimum | Town | Jan/Feb (°C) | Jan/Feb (°F) | July (°C) | July (°F)"
+    row = "| Nelmouth | 19/11 | 66/53 | 10/3 | 50/37 |"
+    shown = [PromptSentence(1, "t.html", 0, len(row), row, {"title": "T", "context": columns}, row)]
+    question = "What is the average temperature in Nelmouth in July?"
+    raw = json.dumps({"sentences": [{"text": "The average temperature in Nelmouth in July is 10 °C.", "cites": [1]}]})
+    answer = finalize(question, question, raw, shown, SupportJudge(), "s", None, frozenset(), {})
+    assert not answer.refused, answer.refusal_reason
+    assert answer.sentences[0].text == ("Average daily maximum and minimum — Town: Nelmouth; Jan/Feb (°C): 19/11; "
+                                        "Jan/Feb (°F): 66/53; July (°C): 10/3; July (°F): 50/37")
+    assert [c.quote for c in answer.citations] == [row]
+
+
 def test_an_unsupported_restatement_gives_way_to_the_cited_sentence_that_holds_its_answer() -> None:
     """A small model finds the right sentence and restates it loosely; the judge rejects the restatement. The cited
     sentence holding the draft's answer words is quoted instead, and the quote still faces the premise checks."""

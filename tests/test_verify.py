@@ -28,6 +28,7 @@ from assistant.verify import (
     answers_as_asked,
     doubt,
     focus,
+    labelled_row,
     names,
     question_kind,
     reversed_premise,
@@ -385,7 +386,39 @@ def test_a_figure_from_the_column_of_another_month_is_not_supported() -> None:
     evidence = f"{head}\n| Nelmouth | 19/11 | 66/53 | 10/3 | 50/37 |"
     assert not judge.judge("The average maximum in Nelmouth in January is 10 °C (50 °F).", evidence).supported
     assert judge.judge("The average maximum in Nelmouth in January is 19 °C (66 °F).", evidence).supported
-    assert judge.judge("In July Nelmouth averages 10 °C.", evidence).supported
+    assert judge.judge("In July Nelmouth averages a maximum of 10 °C.", evidence).supported
+
+
+def test_a_row_reads_with_each_cell_after_its_header_and_the_caption_first() -> None:
+    """A quoted row must be readable alone: its cells labelled by the head it aligns with (a caption written as the
+    head's first cell, or on a line of its own); a row no head aligns with, and prose, stay as written."""
+    row = "| Nelmouth | 19/11 | 10/3 |"
+    labelled = "Maximum and minimum — Town: Nelmouth; Jan/Feb (°C): 19/11; July (°C): 10/3"
+    assert labelled_row(row, "Maximum and minimum | Town | Jan/Feb (°C) | July (°C)") == labelled
+    assert labelled_row(row, "Maximum and minimum\nTown | Jan/Feb (°C) | July (°C)") == labelled
+    assert labelled_row(row, "Town | Jan/Feb (°C) | July (°C)") == labelled.split(" — ")[1]
+    assert labelled_row(row, "Town | Rank") == row
+    assert labelled_row("Nelmouth is warm.", "Town | Rank | Pop.") == "Nelmouth is warm."
+
+
+def test_one_figure_of_a_paired_cell_must_be_named_as_its_half() -> None:
+    """A cell "10/3" under "maximum and minimum" holds two quantities: one of them stated as the whole ("averages 10
+    °C") or under the other's name is refused; named as its half, asked for by name, or both halves, it passes. A
+    pair of months in a header names the period, not the halves, and a cell of one figure is not a pair."""
+    judge = SupportJudge()
+    head = "Average daily maximum and minimum | Town | Jan/Feb (°C) | Jan/Feb (°F) | July (°C) | July (°F)"
+    evidence = f"{head}\n| Nelmouth | 19/11 | 66/53 | 10/3 | 50/37 |"
+    claims = {"In July Nelmouth averages 10 °C.": False, "In July Nelmouth's average minimum is 10 °C.": False,
+              "In July Nelmouth's average minimum is 3 °C.": True, "In July Nelmouth's average max. is 10 °C.": True,
+              "In July Nelmouth averages 10/3 °C.": True, "In July Nelmouth's average maximum is 10/3 °C.": False,
+              "In July Nelmouth's average maximum and minimum are 10 and 3 °C.": True}
+    assert {claim: judge.judge(claim, evidence).supported for claim in claims} == claims
+    assert judge.judge("In July it is 10 °C.", evidence, "What is Nelmouth's July maximum?").supported
+    assert not judge.judge("In July it is 10 °C.", evidence, "What is Nelmouth's July minimum?").supported
+    months = "Rainfall | Town | Jan/Feb (mm) | July (mm)\n| Nelmouth | 80/60 | 120 |"
+    assert judge.judge("Nelmouth's January rainfall is 80 mm.", months).supported  # no halves named
+    single = f"{head}\n| Nelmouth | 19 | 66 | 10 | 50 |"
+    assert judge.judge("In July Nelmouth averages 10 °C.", single).supported
 
 
 def test_a_figure_from_the_block_of_another_period_is_not_supported() -> None:
