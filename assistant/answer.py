@@ -686,9 +686,10 @@ def names_another(question: str, cited: list[PromptSentence],
     printed on the scanned page?" answered from a report, when only scanned_page_22.pdf is called "scanned".
 
     Why: a user points at a document by what it is called, and such a word is in no passage of it (the file name's
-    "scanned", a saved page's "Wikipedia"), so the premise check, which reads passages, cannot miss it. A sentence of
-    another document can still carry every other word of the question ("printed", "heading") and be published as
-    that document's answer. A word the cited documents write anywhere (or that names one of them) is theirs too."""
+    "scanned", a saved page's "Wikipedia"), so no check that reads passages sees which document is meant, and the
+    premise check holds names, numbers and qualifiers, not such a common word. A sentence of another document can
+    carry every other word of the question ("printed", "heading") and be published as the named document's answer.
+    A word the cited documents write anywhere (or that names one of them) is theirs too."""
     if named_only is None:
         return []
     docs = {s.doc for s in cited}

@@ -312,22 +312,23 @@ def paired_half(claim: str, evidence: str, question: str = "") -> set[str]:
     claimed = numbers(claim) - numbers(question)
     if not labels or not claimed:
         return set()
-    def names(text: str, label: str) -> bool:  # "max." writes "maximum" short
+
+    def says(text: str, label: str) -> bool:  # "max." writes "maximum" short
         said = {stem(w) for w in words(text)}
         return stem(label) in said or any(len(w) >= 3 and label.startswith(w) for w in said)
 
     def labelled(half: int, label: tuple[str, str]) -> bool:
         """The claim names this half and not the other; naming neither, the question may ask for it by name."""
         for text in (claim, question):
-            if names(text, label[0]) or names(text, label[1]):
-                return names(text, label[half]) and not names(text, label[1 - half])
+            if says(text, label[0]) or says(text, label[1]):
+                return says(text, label[half]) and not says(text, label[1 - half])
         return False
 
     pairs, alone = [], set()
     for line in evidence.splitlines():
-        cells = row_cells(line) if TABLE_ROW.match(line) else [line]
-        for cell in cells:
-            pair = PAIRED_CELL.fullmatch(cell) if TABLE_ROW.match(line) else None
+        row = bool(TABLE_ROW.match(line))
+        for cell in row_cells(line) if row else [line]:
+            pair = PAIRED_CELL.fullmatch(cell) if row else None
             if pair:
                 pairs.append(tuple(h.replace(",", "") for h in pair.groups()))
             else:
@@ -335,7 +336,7 @@ def paired_half(claim: str, evidence: str, question: str = "") -> set[str]:
     wrong: set[str] = set()
     for first, second in pairs:
         taken = [n for n in (first, second) if n in claimed]
-        if len(taken) == 2 and any(names(claim, a) != names(claim, b) for a, b in labels):
+        if len(taken) == 2 and any(says(claim, a) != says(claim, b) for a, b in labels):
             wrong |= {first, second}  # both figures given the one half's name: "the maximum is 20/13"
         if len(taken) != 1 or first == second or taken[0] in alone:
             continue
