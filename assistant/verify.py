@@ -306,11 +306,13 @@ def paired_half(claim: str, evidence: str, question: str = "") -> set[str]:
     months ("Jan/Feb") names a period, not the halves. A claim naming neither half may answer a question that names
     one ("What is the July maximum?"). A figure the evidence also states on its own is left alone. A claim stating
     both halves names both or neither: "the maximum is 20/13" gives one half's name to the pair."""
+    claimed = numbers(claim) - numbers(question)
+    if not claimed or not TABLE_ROW.search(evidence):  # the judge's usual case: prose, decided before any pattern
+        return set()
     labels = [(a, b) for a, b in LABEL_PAIR.findall(fold(evidence))
               if not {a[:3], b[:3]} <= MONTH_ABBREVIATIONS | {m[:3] for m in MONTHS}
               and a not in STOPWORDS and b not in STOPWORDS]
-    claimed = numbers(claim) - numbers(question)
-    if not labels or not claimed:
+    if not labels:
         return set()
 
     def says(text: str, label: str) -> bool:  # "max." writes "maximum" short
